@@ -1,0 +1,98 @@
+"""Domain errors as values with codes. The web tier maps each to an HTTP status in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KassaError(Exception):
+    code = "error"
+    message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, details: Any = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details
+
+
+class InvalidRequest(KassaError):
+    code, message = "invalid_request", "The request is not valid."
+
+
+class InvalidJson(KassaError):
+    code, message = "invalid_json", "The request body is not valid JSON."
+
+
+class ShopRequired(KassaError):
+    code, message = "shop_required", "Name the shop with the X-Shop-Id header."
+
+
+class ShopNotFound(KassaError):
+    code, message = "shop_not_found", "No such shop."
+
+
+class UnknownSku(KassaError):
+    code, message = "unknown_sku", "No such product in this shop."
+
+
+class UnknownLine(KassaError):
+    code, message = "unknown_line", "No such line in the cart."
+
+
+class EmptyCart(KassaError):
+    code, message = "empty_cart", "The cart is empty."
+
+
+class UnknownShippingOption(KassaError):
+    code, message = "unknown_shipping_option", "No such shipping option."
+
+
+class UnknownCoupon(KassaError):
+    code, message = "unknown_coupon", "No such coupon."
+
+
+class CurrencyMismatch(KassaError):
+    code, message = "currency_mismatch", "All lines must be in the shop's currency."
+
+
+class IdempotencyKeyRequired(KassaError):
+    code = "idempotency_key_required"
+    message = "A checkout with explicit lines needs an Idempotency-Key header or a cart."
+
+
+class IdempotencyKeyReused(KassaError):
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different cart."
+
+
+class OutOfStock(KassaError):
+    code, message = "out_of_stock", "Some items are not available in the requested quantity."
+
+
+class CheckoutNotFound(KassaError):
+    code, message = "checkout_not_found", "No such checkout."
+
+
+class OrderNotFound(KassaError):
+    code, message = "order_not_found", "No such order."
+
+
+class PaymentProviderUnavailable(KassaError):
+    code = "payment_provider_unavailable"
+    message = "The payment provider is unavailable; nothing was charged and the stock was released."
+
+
+class StockUnavailable(KassaError):
+    code, message = "stock_unavailable", "Stock levels cannot be read right now."
+
+
+class Unauthorized(KassaError):
+    code, message = "unauthorized", "Missing or wrong credentials."
+
+
+class WebhookRejected(KassaError):
+    code, message = "webhook_rejected", "The webhook was rejected."
+
+
+class NotFound(KassaError):
+    code, message = "not_found", "No such resource."

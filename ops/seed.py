@@ -1,0 +1,108 @@
+"""The demo catalog: enough to show variants, low stock, several locations and zero-decimal money."""
+
+from __future__ import annotations
+
+from repos.unit_of_work import UnitOfWork
+from schemas.records import Coupon, InventoryLevel, Product, ShippingOption, Shop
+from schemas.settings import Settings
+
+# (sku, product_code, name, attributes, unit_amount, stock per location)
+DEMO_PRODUCTS: list[tuple[str, str, str, dict[str, str], int, dict[str, int]]] = [
+    (
+        "TSHIRT-RED-M",
+        "TSHIRT",
+        "Kassa T-shirt",
+        {"colour": "red", "size": "M"},
+        2500,
+        {"warehouse": 20, "store": 5},
+    ),
+    (
+        "TSHIRT-BLUE-M",
+        "TSHIRT",
+        "Kassa T-shirt",
+        {"colour": "blue", "size": "M"},
+        2500,
+        {"warehouse": 20, "store": 5},
+    ),
+    (
+        "TSHIRT-BLUE-L",
+        "TSHIRT",
+        "Kassa T-shirt",
+        {"colour": "blue", "size": "L"},
+        2700,
+        {"warehouse": 10},
+    ),
+    ("MUG-WHITE", "MUG", "Enamel mug", {"colour": "white"}, 1200, {"warehouse": 50}),
+    ("POSTER-A2", "POSTER", "Limited poster", {"size": "A2"}, 4000, {"store": 3}),
+    ("STICKERS", "STICKERS", "Sticker pack", {}, 300, {"warehouse": 200, "store": 50}),
+]
+LOCATION_PRIORITY = {"warehouse": 1, "store": 2}
+
+JPY_PRODUCTS: list[tuple[str, str, str, dict[str, str], int, dict[str, int]]] = [
+    ("TENUGUI-INDIGO", "TENUGUI", "Tenugui towel", {"colour": "indigo"}, 1500, {"tokyo": 30}),
+    ("MATCHA-50G", "MATCHA", "Matcha 50 g", {}, 2800, {"tokyo": 12}),
+]
+
+
+def seed_shop(
+    uow: UnitOfWork,
+    shop_id: str,
+    settings: Settings,
+    *,
+    currency: str = "usd",
+    name: str = "Kassa Demo Shop",
+    capture_mode: str = "immediate",
+    stripe_api_key: str | None = None,
+) -> None:
+    """Create or refresh a shop and its catalog; stock is set only where none exists yet, so
+    re-seeding never fights live holds."""
+    products = JPY_PRODUCTS if currency == "jpy" else DEMO_PRODUCTS
+    stocked = {(lv.sku, lv.location) for lv in uow.inventory.levels(shop_id)}
+    uow.shops.upsert(
+        Shop(
+            id=shop_id,
+            name=name,
+            currency=currency,
+            stripe_api_key=stripe_api_key or settings.stripe_api_key,
+            stripe_webhook_secret=settings.stripe_webhook_secret,
+            storefront_url=settings.public_url,
+            hold_ttl_seconds=3600,
+            capture_mode=capture_mode,  # type: ignore[arg-type]
+            capture_window_seconds=3600,
+            checkout_rate_limit=None,
+        )
+    )
+    for sku, code, pname, attrs, amount, stock in products:
+        uow.catalog.upsert_product(
+            Product(
+                shop_id=shop_id,
+                sku=sku,
+                product_code=code,
+                name=pname,
+                attributes=attrs,
+                unit_amount=amount,
+                currency=currency,
+                active=True,
+            )
+        )
+        for location, on_hand in stock.items():
+            if (sku, location) in stocked:
+                continue
+            uow.inventory.set_level(
+                shop_id,
+                InventoryLevel(
+                    sku=sku,
+                    location=location,
+                    priority=LOCATION_PRIORITY.get(location, 1),
+                    on_hand=on_hand,
+                    reserved=0,
+                ),
+            )
+    standard = 500 if currency != "jpy" else 600
+    uow.catalog.upsert_shipping_option(
+        shop_id, ShippingOption(id="standard", name="Standard", amount=standard)
+    )
+    uow.catalog.upsert_shipping_option(
+        shop_id, ShippingOption(id="pickup", name="Pick up in store", amount=0)
+    )
+    uow.catalog.upsert_coupon(shop_id, Coupon(code="WELCOME10", percent_off=10, amount_off=None))

@@ -1,0 +1,23 @@
+"""What every repository shares: the unit of work's connection and row-to-model helpers."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Repository:
+    def __init__(self, conn: Connection[DictRow]) -> None:
+        self.conn = conn
+
+    def _one(self, model: type[M], sql: Any, params: Any = None) -> M | None:
+        row = self.conn.execute(sql, params).fetchone()
+        return model.model_validate(row) if row is not None else None
+
+    def _all(self, model: type[M], sql: Any, params: Any = None) -> list[M]:
+        return [model.model_validate(r) for r in self.conn.execute(sql, params).fetchall()]

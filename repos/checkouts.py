@@ -1,0 +1,94 @@
+"""Checkout intents: one live row per (shop, idempotency key), the anchor of holds and orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from repos.base import Repository
+from schemas.records import CheckoutRecord, CheckoutState
+
+
+class CheckoutRepository(Repository):
+    def create_or_get(self, record: CheckoutRecord) -> tuple[CheckoutRecord, bool]:
+        """Insert the intent, or return the live twin. ``ON CONFLICT`` waits for a concurrent
+        inserter of the same key to commit, so twins always converge on one row."""
+        row = self._one(
+            CheckoutRecord,
+            """
+            INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, cart_id, lines,
+                subtotal, discount, shipping, total, currency, shipping_option_id, coupon_code,
+                capture_method, state, expires_at, nonce_hash)
+            VALUES (%(id)s, %(shop_id)s, %(idempotency_key)s, %(cart_hash)s, %(cart_id)s,
+                %(lines)s, %(subtotal)s, %(discount)s, %(shipping)s, %(total)s, %(currency)s,
+                %(shipping_option_id)s, %(coupon_code)s, %(capture_method)s, 'pending',
+                %(expires_at)s, %(nonce_hash)s)
+            ON CONFLICT (shop_id, idempotency_key) WHERE state NOT IN ('failed', 'expired')
+            DO NOTHING
+            RETURNING *
+            """,
+            {
+                **record.model_dump(exclude={"lines"}),
+                "lines": Jsonb([line.model_dump() for line in record.lines]),
+            },
+        )
+        if row is not None:
+            return row, True
+        twin = self._one(
+            CheckoutRecord,
+            """SELECT * FROM checkouts WHERE shop_id = %s AND idempotency_key = %s
+               AND state NOT IN ('failed', 'expired')""",
+            (record.shop_id, record.idempotency_key),
+        )
+        if twin is None:  # the twin failed between our insert and select: insert again
+            return self.create_or_get(record)
+        return twin, False
+
+    def get(self, shop_id: str, checkout_id: UUID, *, lock: bool = False) -> CheckoutRecord | None:
+        sql = "SELECT * FROM checkouts WHERE shop_id = %s AND id = %s"
+        return self._one(
+            CheckoutRecord, sql + (" FOR UPDATE" if lock else ""), (shop_id, checkout_id)
+        )
+
+    def by_session(
+        self, shop_id: str, session_id: str, *, lock: bool = False
+    ) -> CheckoutRecord | None:
+        sql = "SELECT * FROM checkouts WHERE shop_id = %s AND stripe_session_id = %s"
+        return self._one(
+            CheckoutRecord, sql + (" FOR UPDATE" if lock else ""), (shop_id, session_id)
+        )
+
+    def attach_session(self, checkout_id: UUID, session_id: str, url: str | None) -> None:
+        self.conn.execute(
+            """
+            UPDATE checkouts SET stripe_session_id = %s, stripe_session_url = %s,
+                state = CASE WHEN state = 'pending' THEN 'open' ELSE state END, updated_at = now()
+            WHERE id = %s
+            """,
+            (session_id, url, checkout_id),
+        )
+
+    def set_state(self, checkout_id: UUID, state: CheckoutState) -> None:
+        self.conn.execute(
+            "UPDATE checkouts SET state = %s, updated_at = now() WHERE id = %s",
+            (state, checkout_id),
+        )
+
+    def lapsed(self, now: datetime, limit: int = 100) -> list[CheckoutRecord]:
+        """Open or pending checkouts past expiry, locked; concurrent reapers skip each other's rows."""
+        return self._all(
+            CheckoutRecord,
+            """
+            SELECT * FROM checkouts WHERE state IN ('pending', 'open') AND expires_at < %s
+            ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
+            """,
+            (now, limit),
+        )
+
+    def count(self, shop_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) AS n FROM checkouts WHERE shop_id = %s", (shop_id,)
+        ).fetchone()
+        return int(row["n"]) if row else 0

@@ -1,0 +1,26 @@
+"""Stripe event ids already handled: the webhook's first line of dedupe."""
+
+from __future__ import annotations
+
+from repos.base import Repository
+
+
+class StripeEventRepository(Repository):
+    def record(self, event_id: str, shop_id: str, event_type: str) -> bool:
+        """True if this event is new. Runs inside the handling transaction, so a
+        rollback forgets the event and Stripe's retry is processed again; a twin
+        delivered concurrently blocks here until the first commits, then sees it."""
+        row = self.conn.execute(
+            """
+            INSERT INTO stripe_events (event_id, shop_id, type, processed_at)
+            VALUES (%s, %s, %s, now()) ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+            """,
+            (event_id, shop_id, event_type),
+        ).fetchone()
+        return row is not None
+
+    def count(self, shop_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) AS n FROM stripe_events WHERE shop_id = %s", (shop_id,)
+        ).fetchone()
+        return int(row["n"]) if row else 0

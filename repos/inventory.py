@@ -1,0 +1,160 @@
+"""Stock levels and holds. Rows are locked in one global order (sku, location) so that
+concurrent checkouts queue instead of deadlocking, and every change is conditional so
+that ``reserved <= on_hand`` holds even if a caller's arithmetic were wrong."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from repos.base import Repository
+from schemas.records import HoldLine, HoldState, InventoryLevel
+
+Allocation = dict[str, dict[str, int]]
+"""location -> sku -> quantity."""
+
+
+class StockChanged(RuntimeError):
+    """A conditional stock update matched no row: the caller's view of stock was stale."""
+
+
+class InventoryRepository(Repository):
+    def availability(self, shop_id: str, skus: list[str]) -> dict[str, int]:
+        """Sellable units per sku in one query, however many skus are asked for."""
+        rows = self.conn.execute(
+            """
+            SELECT s.sku, COALESCE(SUM(il.on_hand - il.reserved), 0)::bigint AS available
+            FROM unnest(%s::text[]) AS s(sku)
+            LEFT JOIN inventory_levels il ON il.shop_id = %s AND il.sku = s.sku
+            GROUP BY s.sku
+            """,
+            (skus, shop_id),
+        ).fetchall()
+        return {r["sku"]: int(r["available"]) for r in rows}
+
+    def lock_levels(self, shop_id: str, skus: list[str]) -> list[InventoryLevel]:
+        return self._all(
+            InventoryLevel,
+            """
+            SELECT sku, location, priority, on_hand, reserved FROM inventory_levels
+            WHERE shop_id = %s AND sku = ANY(%s) ORDER BY sku, location FOR UPDATE
+            """,
+            (shop_id, sorted(set(skus))),
+        )
+
+    def levels(self, shop_id: str) -> list[InventoryLevel]:
+        return self._all(
+            InventoryLevel,
+            "SELECT sku, location, priority, on_hand, reserved FROM inventory_levels"
+            " WHERE shop_id = %s ORDER BY sku, location",
+            (shop_id,),
+        )
+
+    def on_hand_by_sku(self, shop_id: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT sku, SUM(on_hand)::bigint AS n FROM inventory_levels WHERE shop_id = %s"
+            " GROUP BY sku",
+            (shop_id,),
+        ).fetchall()
+        return {r["sku"]: int(r["n"]) for r in rows}
+
+    def set_level(self, shop_id: str, level: InventoryLevel) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO inventory_levels (shop_id, sku, location, priority, on_hand, reserved)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (shop_id, sku, location) DO UPDATE SET
+                priority = EXCLUDED.priority, on_hand = EXCLUDED.on_hand,
+                reserved = EXCLUDED.reserved
+            """,
+            (shop_id, level.sku, level.location, level.priority, level.on_hand, level.reserved),
+        )
+
+    def _adjust(self, shop_id: str, location: str, sku: str, qty: int, *, commit: bool) -> None:
+        """Reserve (commit=False) or take for good (commit=True) ``qty`` units, if available."""
+        sql = (
+            "UPDATE inventory_levels SET on_hand = on_hand - %(q)s"
+            if commit
+            else "UPDATE inventory_levels SET reserved = reserved + %(q)s"
+        )
+        cur = self.conn.execute(
+            sql + " WHERE shop_id = %(shop)s AND sku = %(sku)s AND location = %(loc)s"
+            " AND on_hand - reserved >= %(q)s",
+            {"q": qty, "shop": shop_id, "sku": sku, "loc": location},
+        )
+        if cur.rowcount != 1:
+            raise StockChanged(f"{sku}@{location}")
+
+    def place_holds(
+        self,
+        shop_id: str,
+        checkout_id: UUID,
+        allocation: Allocation,
+        expires_at: datetime,
+        *,
+        state: HoldState = "active",
+    ) -> None:
+        """Record one hold per location; ``active`` reserves the units, ``committed`` takes them."""
+        for location in sorted(allocation):
+            hold = self.conn.execute(
+                """
+                INSERT INTO inventory_holds (shop_id, checkout_id, location, state, expires_at)
+                VALUES (%s, %s, %s, %s, %s) RETURNING id
+                """,
+                (shop_id, checkout_id, location, state, expires_at),
+            ).fetchone()
+            assert hold is not None
+            for sku in sorted(allocation[location]):
+                qty = allocation[location][sku]
+                self._adjust(shop_id, location, sku, qty, commit=state == "committed")
+                self.conn.execute(
+                    "INSERT INTO inventory_hold_lines (hold_id, sku, quantity) VALUES (%s, %s, %s)",
+                    (hold["id"], sku, qty),
+                )
+
+    def holds(self, checkout_id: UUID) -> list[HoldLine]:
+        return self._all(
+            HoldLine,
+            """
+            SELECT h.id AS hold_id, h.location, h.state, l.sku, l.quantity
+            FROM inventory_holds h JOIN inventory_hold_lines l ON l.hold_id = h.id
+            WHERE h.checkout_id = %s ORDER BY l.sku, h.location
+            """,
+            (checkout_id,),
+        )
+
+    def finish_holds(self, shop_id: str, checkout_id: UUID, to: HoldState) -> list[HoldLine]:
+        """Move the checkout's active holds to ``to`` and settle the units.
+
+        ``committed`` turns reserved units into sold ones (on_hand and reserved both
+        drop); ``released``/``expired`` give them back. Holds that are no longer
+        active are left alone, so calling this twice changes stock once.
+        """
+        active = [h for h in self.holds(checkout_id) if h.state == "active"]
+        if not active:
+            return []
+        self.lock_levels(shop_id, [h.sku for h in active])
+        self.conn.execute(
+            "UPDATE inventory_holds SET state = %s, updated_at = now()"
+            " WHERE checkout_id = %s AND state = 'active'",
+            (to, checkout_id),
+        )
+        sold = "on_hand = on_hand - %(q)s, " if to == "committed" else ""
+        for h in active:
+            self.conn.execute(
+                f"UPDATE inventory_levels SET {sold}reserved = reserved - %(q)s"  # noqa: S608
+                " WHERE shop_id = %(shop)s AND sku = %(sku)s AND location = %(loc)s",
+                {"q": h.quantity, "shop": shop_id, "sku": h.sku, "loc": h.location},
+            )
+        return active
+
+    def lapsed_checkouts(self, now: datetime, limit: int = 100) -> list[tuple[str, UUID]]:
+        """(shop, checkout) pairs whose active holds have passed their expiry."""
+        rows = self.conn.execute(
+            """
+            SELECT DISTINCT shop_id, checkout_id FROM inventory_holds
+            WHERE state = 'active' AND expires_at < %s LIMIT %s
+            """,
+            (now, limit),
+        ).fetchall()
+        return [(r["shop_id"], r["checkout_id"]) for r in rows]

@@ -1,0 +1,120 @@
+"""The outbox: every side effect is first a row here, written in the transaction that
+caused it, so nothing is lost when Redis, a worker or the relay dies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from repos.base import Repository
+from schemas.records import OutboxRow, OutboxState
+
+
+class OutboxRepository(Repository):
+    def add(
+        self,
+        shop_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str,
+        available_at: datetime | None = None,
+    ) -> bool:
+        """Queue a side effect once; the same dedupe key twice is a no-op (returns False)."""
+        row = self.conn.execute(
+            """
+            INSERT INTO outbox (shop_id, kind, payload, dedupe_key, available_at)
+            VALUES (%s, %s, %s, %s, COALESCE(%s, now()))
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+            """,
+            (shop_id, kind, Jsonb(payload), dedupe_key, available_at),
+        ).fetchone()
+        return row is not None
+
+    def claim_due(self, limit: int) -> list[OutboxRow]:
+        """Pending rows whose time has come, marked enqueued; other relays skip them."""
+        return self._all(
+            OutboxRow,
+            """
+            UPDATE outbox SET state = 'enqueued', enqueued_at = now()
+            WHERE id IN (
+                SELECT id FROM outbox WHERE state = 'pending' AND available_at <= now()
+                ORDER BY available_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING *
+            """,
+            (limit,),
+        )
+
+    def stale_enqueued(self, older_than_seconds: float, limit: int) -> list[OutboxRow]:
+        """Rows handed to Redis long ago and never finished (Redis may have lost the job)."""
+        return self._all(
+            OutboxRow,
+            """
+            UPDATE outbox SET enqueued_at = now()
+            WHERE id IN (
+                SELECT id FROM outbox WHERE state = 'enqueued'
+                AND enqueued_at < now() - make_interval(secs => %s)
+                ORDER BY enqueued_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING *
+            """,
+            (older_than_seconds, limit),
+        )
+
+    def lock(self, row_id: int) -> OutboxRow | None:
+        return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (row_id,))
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s", (row_id,))
+
+    def mark_done(self, row_id: int) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET state = 'done', done_at = now(), attempts = attempts + 1,"
+            " last_error = NULL WHERE id = %s",
+            (row_id,),
+        )
+
+    def record_failure(self, row_id: int, error: str, *, dead: bool) -> None:
+        """Count a failed attempt; the row stays enqueued (RQ retries it) or becomes dead."""
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s,"
+            " state = CASE WHEN %s THEN 'dead' ELSE state END WHERE id = %s",
+            (error[:500], dead, row_id),
+        )
+
+    def by_state(
+        self, state: OutboxState, kind: str | None = None, limit: int = 500
+    ) -> list[OutboxRow]:
+        return self._all(
+            OutboxRow,
+            "SELECT * FROM outbox WHERE state = %s AND (%s::text IS NULL OR kind = %s)"
+            " ORDER BY id LIMIT %s",
+            (state, kind, kind, limit),
+        )
+
+    def for_shop(self, shop_id: str, kind: str | None = None) -> list[OutboxRow]:
+        return self._all(
+            OutboxRow,
+            "SELECT * FROM outbox WHERE shop_id = %s AND (%s::text IS NULL OR kind = %s) ORDER BY id",
+            (shop_id, kind, kind),
+        )
+
+    def replay(self, ids: list[int] | None, kind: str | None = None) -> list[int]:
+        """Dead rows back to pending with a fresh attempt budget; None means every dead row."""
+        rows = self.conn.execute(
+            """
+            UPDATE outbox SET state = 'pending', attempts = 0, available_at = now(),
+                enqueued_at = NULL
+            WHERE state = 'dead' AND (%s::bigint[] IS NULL OR id = ANY(%s))
+              AND (%s::text IS NULL OR kind = %s)
+            RETURNING id
+            """,
+            (ids, ids, kind, kind),
+        ).fetchall()
+        return sorted(r["id"] for r in rows)
+
+    def depth(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT state, count(*) AS n FROM outbox GROUP BY state"
+        ).fetchall()
+        return {r["state"]: int(r["n"]) for r in rows}

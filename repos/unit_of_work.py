@@ -1,0 +1,70 @@
+"""One pooled connection, one transaction: everything a use case writes commits together or not at all."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from types import TracebackType
+
+from psycopg import Connection, Transaction
+from psycopg.rows import DictRow
+
+from repos.audit import AuditRepository
+from repos.catalog import CatalogRepository
+from repos.checkouts import CheckoutRepository
+from repos.database import Database
+from repos.events import StripeEventRepository
+from repos.inventory import InventoryRepository
+from repos.orders import OrderRepository
+from repos.outbox import OutboxRepository
+from repos.shops import ShopRepository
+
+
+class UnitOfWork:
+    """Commits when the block ends normally and rolls back when it raises.
+
+    Repositories are bound to this unit's connection, so a use case cannot
+    accidentally write outside the transaction it started.
+    """
+
+    shops: ShopRepository
+    catalog: CatalogRepository
+    inventory: InventoryRepository
+    checkouts: CheckoutRepository
+    orders: OrderRepository
+    events: StripeEventRepository
+    outbox: OutboxRepository
+    audit: AuditRepository
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn_cm: AbstractContextManager[Connection[DictRow]] | None = None
+        self._tx: AbstractContextManager[Transaction] | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn_cm = self._db.pool.connection()
+        conn = self._conn_cm.__enter__()
+        self._tx = conn.transaction()
+        self._tx.__enter__()
+        self.conn = conn
+        self.shops = ShopRepository(conn)
+        self.catalog = CatalogRepository(conn)
+        self.inventory = InventoryRepository(conn)
+        self.checkouts = CheckoutRepository(conn)
+        self.orders = OrderRepository(conn)
+        self.events = StripeEventRepository(conn)
+        self.outbox = OutboxRepository(conn)
+        self.audit = AuditRepository(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._tx is not None and self._conn_cm is not None
+        try:
+            self._tx.__exit__(exc_type, exc, tb)
+        finally:
+            self._conn_cm.__exit__(exc_type, exc, tb)
+            self._tx = self._conn_cm = None

@@ -1,0 +1,43 @@
+"""Every knob Kassa reads from the environment, in one place, each with a local default.
+
+A fresh clone must run with no configuration at all, so every default points at
+something `kassa dev` starts itself; production overrides them by environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/kassa", alias="DATABASE_URL"
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    stripe_api_base: str = Field(default="http://127.0.0.1:12111", alias="STRIPE_API_BASE")
+    stripe_api_key: str = Field(default="sk_test_kassa_demo", alias="KASSA_STRIPE_API_KEY")
+    stripe_webhook_secret: str | None = Field(default=None, alias="KASSA_STRIPE_WEBHOOK_SECRET")
+    secret_key: str = Field(default="dev-only-insecure-secret-key", alias="KASSA_SECRET_KEY")
+    admin_token: str = Field(default="dev-admin-token", alias="KASSA_ADMIN_TOKEN")
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="KASSA_PUBLIC_URL")
+    checkout_rate_limit: str = Field(default="10/minute", alias="KASSA_CHECKOUT_RATE_LIMIT")
+    trusted_proxy_count: int = Field(default=0, ge=0, alias="KASSA_TRUSTED_PROXY_COUNT")
+    log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")
+    db_pool_max: int = Field(default=10, ge=1, alias="KASSA_DB_POOL_MAX")
+    cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
+    smtp_host: str = Field(default="127.0.0.1", alias="KASSA_SMTP_HOST")
+    smtp_port: int = Field(default=0, ge=0, alias="KASSA_SMTP_PORT")
+    mail_from: str = Field(default="orders@kassa.local", alias="KASSA_MAIL_FROM")
+    mailbox_dir: str = Field(default=".kassa/mailbox", alias="KASSA_MAILBOX_DIR")
+    stripe_max_retries: int = Field(default=2, ge=0, alias="KASSA_STRIPE_MAX_RETRIES")
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0, alias="KASSA_STRIPE_TIMEOUT")
+    relay_poll_seconds: float = Field(default=1.0, gt=0, alias="KASSA_RELAY_POLL_SECONDS")
+    relay_requeue_after_seconds: int = Field(
+        default=120, ge=1, alias="KASSA_RELAY_REQUEUE_AFTER_SECONDS"
+    )
+    job_max_attempts: int = Field(default=5, ge=1, alias="KASSA_JOB_MAX_ATTEMPTS")
+    job_retry_base_seconds: float = Field(default=2.0, gt=0, alias="KASSA_JOB_RETRY_BASE_SECONDS")
+    reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")

@@ -1,0 +1,78 @@
+"""Real backing services for the whole test session: embedded Postgres and Redis (or the
+servers named by DATABASE_URL / REDIS_URL, or testcontainers), migrated once, and wiped
+between tests by truncation rather than by mocks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kassa.bootstrap import Container, bootstrap
+from kassa.runtime import Services, start_services
+from repos.migrations import migrate
+from schemas.settings import Settings
+
+TABLES = (
+    "audit_events, outbox, stripe_events, payments, order_lines, orders, inventory_hold_lines,"
+    " inventory_holds, checkouts, inventory_levels, coupons, shipping_options, products, shops"
+)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with tempfile.TemporaryDirectory(prefix="kassa-test-") as tmp:
+        svc = start_services(Path(tmp))
+        try:
+            migrate(svc.database_url)
+            yield svc
+        finally:
+            svc.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings(services: Services) -> Settings:
+    return Settings(
+        DATABASE_URL=services.database_url,
+        REDIS_URL=services.redis_url,
+        KASSA_PUBLIC_URL="http://127.0.0.1:8000",
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    c = bootstrap(settings)
+    with c.db.pool.connection() as conn:
+        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    c.redis.flushdb()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def pytest_report_header() -> str:
+    backend = os.environ.get("KASSA_TEST_BACKEND", "embedded")
+    return f"kassa backing services: {backend}"
+
+
+@pytest.fixture
+def app(container: Container):  # type: ignore[no-untyped-def]
+    from web.app import create_app
+
+    application = create_app(container)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()

@@ -1,0 +1,105 @@
+"""The database itself refuses impossible rows, whatever a bug in our code might try."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from kassa.bootstrap import Container
+from ops.seed import seed_shop
+
+
+@pytest.fixture
+def conn(container: Container) -> psycopg.Connection:  # type: ignore[type-arg]
+    with container.uow() as uow:
+        seed_shop(uow, "demo", container.settings)
+    c = psycopg.connect(container.settings.database_url, autocommit=True)
+    yield c
+    c.close()
+
+
+def insert_checkout(conn: psycopg.Connection, key: str, state: str = "open") -> uuid.UUID:  # type: ignore[type-arg]
+    cid = uuid.uuid4()
+    conn.execute(
+        """INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, lines, subtotal, total,
+           currency, state, expires_at, nonce_hash)
+           VALUES (%s, 'demo', %s, 'h', '[]', 100, 100, 'usd', %s, now(), 'n')""",
+        (cid, key, state),
+    )
+    return cid
+
+
+@pytest.mark.parametrize("reserved, on_hand", [(-1, 5), (6, 5)])
+def test_reserved_must_stay_within_on_hand(
+    conn: psycopg.Connection, reserved: int, on_hand: int
+) -> None:  # type: ignore[type-arg]
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "UPDATE inventory_levels SET on_hand = %s, reserved = %s WHERE shop_id = 'demo'"
+            " AND sku = 'MUG-WHITE'",
+            (on_hand, reserved),
+        )
+
+
+def test_one_live_checkout_per_idempotency_key(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    insert_checkout(conn, "k1")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        insert_checkout(conn, "k1")
+    insert_checkout(conn, "k2", state="failed")
+    insert_checkout(conn, "k2")  # a failed attempt frees the intent
+
+
+def insert_order(conn: psycopg.Connection, checkout_id: uuid.UUID, session: str, ref: str) -> None:  # type: ignore[type-arg]
+    conn.execute(
+        """INSERT INTO orders (id, reference, shop_id, checkout_id, stripe_checkout_session_id,
+           status, subtotal, discount, shipping, total, currency, token_hash)
+           VALUES (%s, %s, 'demo', %s, %s, 'paid', 100, 0, 0, 100, 'usd', 't')""",
+        (uuid.uuid4(), ref, checkout_id, session),
+    )
+
+
+def test_one_order_per_checkout_and_per_session(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    c1, c2 = insert_checkout(conn, "a"), insert_checkout(conn, "b")
+    insert_order(conn, c1, "cs_1", "R1")
+    with pytest.raises(psycopg.errors.UniqueViolation, match="orders_checkout_id_key"):
+        insert_order(conn, c1, "cs_2", "R2")
+    with pytest.raises(
+        psycopg.errors.UniqueViolation, match="orders_stripe_checkout_session_id_key"
+    ):
+        insert_order(conn, c2, "cs_1", "R3")
+
+
+def test_outbox_dedupe_key_and_event_id_are_unique(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    conn.execute(
+        "INSERT INTO outbox (shop_id, kind, payload, dedupe_key) VALUES ('demo', 'k', '{}', 'd1')"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "INSERT INTO outbox (shop_id, kind, payload, dedupe_key) VALUES ('demo', 'k', '{}', 'd1')"
+        )
+    conn.execute(
+        "INSERT INTO stripe_events (event_id, shop_id, type) VALUES ('evt_1', 'demo', 't')"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "INSERT INTO stripe_events (event_id, shop_id, type) VALUES ('evt_1', 'demo', 't')"
+        )
+
+
+def test_money_columns_are_bigint_and_refuse_negatives(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    rows = conn.execute(
+        """SELECT table_name, column_name, data_type FROM information_schema.columns
+           WHERE column_name IN ('unit_amount', 'amount', 'subtotal', 'total', 'discount',
+                                 'shipping', 'line_total', 'refunded_amount', 'amount_off')
+           AND table_schema = 'public'"""
+    ).fetchall()
+    assert rows and {r[2] for r in rows} == {"bigint"}
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE products SET unit_amount = -1 WHERE shop_id = 'demo'")
+
+
+def test_currency_exponents_are_data(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    exps = dict(conn.execute("SELECT code, exponent FROM currencies").fetchall())
+    assert exps["jpy"] == 0 and exps["usd"] == 2 and exps["kwd"] == 3

@@ -1,0 +1,87 @@
+"""Rules of the layout that reviews miss and a test does not: SQL lives only in repos/,
+the domain imports no framework, and no float comes near money."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["kassa", "web", "workers", "outbox", "schemas", "checkout", "ops", "stripe_emulator"]
+SQL = re.compile(
+    r"\b(SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE|"
+    r"ALTER\s+TABLE|TRUNCATE\s+\w+|ON\s+CONFLICT)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+# The runtime module creates the database itself before any repository can exist.
+ALLOWED = {("kassa", "runtime.py")}
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def string_constants(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
+
+
+def test_no_sql_outside_repos() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path in python_files(package):
+            if (package, path.name) in ALLOWED:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}: {s[:60]!r}"
+                for s in string_constants(path)
+                if SQL.search(s)
+            ]
+    assert offenders == []
+
+
+def test_the_sql_detector_detects_sql(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text('Q = """select id\n from orders"""\nR = "update orders set x = 1"\n')
+    assert [s for s in string_constants(sample) if SQL.search(s)] == [
+        "select id\n from orders",
+        "update orders set x = 1",
+    ]
+
+
+def test_domain_imports_neither_flask_nor_rq() -> None:
+    for path in python_files("checkout"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                root = name.split(".")[0]
+                assert root not in {"flask", "rq", "werkzeug", "web"}, f"{path}: imports {name}"
+
+
+MONEY_WORDS = re.compile(r"amount|price|total|subtotal|discount|shipping|money", re.IGNORECASE)
+
+
+def test_no_float_in_money_code() -> None:
+    """Any float literal, float() call or true division on a line about money is a bug."""
+    offenders = []
+    for package in ["checkout", "schemas", "repos", "web", "workers", "outbox"]:
+        for path in python_files(package):
+            if path == ROOT / "schemas" / "money.py":  # the guard that refuses floats
+                continue
+            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#")[0]
+                if not MONEY_WORDS.search(code):
+                    continue
+                if re.search(r"\bfloat\b|\d+\.\d+|[^/]/[^/=]", code.replace("://", "")):
+                    offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
+    assert offenders == []

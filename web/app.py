@@ -1,0 +1,60 @@
+"""The Flask app factory: thin views over the checkout services, wired to one container."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from kassa.bootstrap import Container
+from kassa.logs import accept_request_id, request_id_var
+from web import health
+from web.errors import register_error_handlers, register_transient_handlers
+from web.metrics import LATENCY, REQUESTS
+from web.tenancy import register_tenancy
+
+log = logging.getLogger("kassa.web")
+
+
+def create_app(container: Container) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=container.settings.secret_key,
+        MAX_CONTENT_LENGTH=256 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["kassa"] = container
+    register_error_handlers(app)
+    register_transient_handlers(app)
+
+    @app.before_request
+    def start_request() -> None:
+        g.started = time.perf_counter()
+        g.request_id = accept_request_id(request.headers.get("X-Request-Id"))
+        request_id_var.set(g.request_id)
+
+    register_tenancy(app)
+
+    @app.after_request
+    def finish_request(resp: Response) -> Response:
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        endpoint = request.endpoint or "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        REQUESTS.labels(request.method, endpoint, str(resp.status_code)).inc()
+        LATENCY.labels(request.method, endpoint).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "endpoint": endpoint,
+                "status": resp.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+        return resp
+
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,49 @@
+"""Liveness, readiness, metrics and the API description: what orchestrators and tools poll."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from schemas.api import Health
+from web.context import container
+from web.openapi import build_spec, documented
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/healthz")
+@documented("The process is alive", response=Health)
+def healthz() -> Response:
+    return jsonify(Health(status="ok").model_dump())
+
+
+@bp.get("/readyz")
+@documented("Postgres and Redis are reachable", response=Health, errors={503: "not ready"})
+def readyz() -> tuple[Response, int]:
+    c = container()
+    checks: dict[str, str] = {}
+    for name, probe in (("postgres", c.db.ping), ("redis", c.redis.ping)):
+        try:
+            checks[name] = "ok" if probe() else "failed"
+        except Exception as exc:
+            checks[name] = f"unavailable ({type(exc).__name__})"
+    ok = all(v == "ok" for v in checks.values())
+    return jsonify(Health(status="ok" if ok else "unavailable", checks=checks).model_dump()), (
+        200 if ok else 503
+    )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    spec: dict[str, Any] = build_spec(current_app, "Kassa", "0.1.0")
+    return jsonify(spec)

@@ -1,0 +1,25 @@
+"""Fail-closed tenancy: no ``/api/*`` request runs without a known shop."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from checkout.errors import ShopNotFound, ShopRequired
+from web.context import container
+
+
+def require_shop() -> None:
+    if not request.path.startswith("/api/"):
+        return
+    shop_id = request.headers.get("X-Shop-Id", "").strip()
+    if not shop_id:
+        raise ShopRequired()
+    with container().uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None:
+        raise ShopNotFound()
+    g.shop = shop
+
+
+def register_tenancy(app: Flask) -> None:
+    app.before_request(require_shop)
