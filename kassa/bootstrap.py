@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 import redis
 
+from kassa.stripe_gateway import StripeGateway
+from repos.carts import CartStore
 from repos.database import Database
+from repos.stock_mirror import StockMirror
 from repos.unit_of_work import UnitOfWork
 from schemas.settings import Settings
 
@@ -20,6 +23,9 @@ class Container:
     settings: Settings
     db: Database
     redis: redis.Redis
+    payments: StripeGateway
+    carts: CartStore
+    mirror: StockMirror
     _closed: bool = field(default=False, repr=False)
 
     def uow(self) -> UnitOfWork:
@@ -38,4 +44,15 @@ def bootstrap(settings: Settings | None = None) -> Container:
     client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
     )
-    return Container(settings=settings, db=db, redis=client)
+    return Container(
+        settings=settings,
+        db=db,
+        redis=client,
+        payments=StripeGateway(
+            settings.stripe_api_base,
+            max_retries=settings.stripe_max_retries,
+            timeout=settings.stripe_timeout_seconds,
+        ),
+        carts=CartStore(client, settings.cart_ttl_seconds),
+        mirror=StockMirror(client),
+    )

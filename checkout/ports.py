@@ -1,0 +1,44 @@
+"""What the domain needs from the outside world, as protocols; adapters live at the edge."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from schemas.records import Shop
+from schemas.stripe import CheckoutSession, PaymentIntent, StripeSessionConfig
+
+
+class PaymentProviderError(Exception):
+    """A Stripe call failed. ``transient`` errors may succeed if retried with the same key."""
+
+    def __init__(self, message: str, *, transient: bool, code: str | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+
+
+class PaymentGateway(Protocol):
+    def create_session(
+        self, shop: Shop, config: StripeSessionConfig, idempotency_key: str
+    ) -> CheckoutSession: ...
+
+    def retrieve_session(self, shop: Shop, session_id: str) -> CheckoutSession: ...
+
+    def expire_session(self, shop: Shop, session_id: str) -> None: ...
+
+    def retrieve_payment_intent(self, shop: Shop, payment_intent_id: str) -> PaymentIntent: ...
+
+    def update_payment_metadata(
+        self, shop: Shop, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
+    ) -> None: ...
+
+    def refund(
+        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str: ...
+
+    def capture(self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str) -> None: ...
+
+    def upsert_customer(
+        self, shop: Shop, email: str, name: str | None, idempotency_key: str
+    ) -> str: ...

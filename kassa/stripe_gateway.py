@@ -1,0 +1,121 @@
+"""The Stripe adapter: the official SDK, one client per shop key, errors sorted into
+transient (retry with the same idempotency key) and permanent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import stripe
+
+from checkout.ports import PaymentProviderError
+from schemas.records import Shop
+from schemas.stripe import CheckoutSession, PaymentIntent, StripeSessionConfig
+
+T = TypeVar("T")
+
+TRANSIENT = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+
+class StripeGateway:
+    def __init__(self, api_base: str, *, max_retries: int = 2, timeout: float = 10.0) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self._clients: dict[str, stripe.StripeClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, api_key: str) -> stripe.StripeClient:
+        with self._lock:
+            if api_key not in self._clients:
+                self._clients[api_key] = stripe.StripeClient(
+                    api_key,
+                    base_addresses={"api": self.api_base},
+                    max_network_retries=self.max_retries,
+                    http_client=stripe.RequestsClient(timeout=self.timeout),
+                )
+            return self._clients[api_key]
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except TRANSIENT as exc:
+            raise PaymentProviderError(
+                type(exc).__name__, transient=True, code=getattr(exc, "code", None)
+            ) from exc
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(
+                type(exc).__name__, transient=False, code=getattr(exc, "code", None)
+            ) from exc
+
+    def create_session(
+        self, shop: Shop, config: StripeSessionConfig, idempotency_key: str
+    ) -> CheckoutSession:
+        params: Any = config.model_dump(exclude_none=True)
+        if not params.get("payment_intent_data"):
+            params.pop("payment_intent_data", None)
+        session = self._call(lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        ))
+        return CheckoutSession.model_validate(_plain(session))
+
+    def retrieve_session(self, shop: Shop, session_id: str) -> CheckoutSession:
+        session = self._call(
+            lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.retrieve(session_id)
+        )
+        return CheckoutSession.model_validate(_plain(session))
+
+    def expire_session(self, shop: Shop, session_id: str) -> None:
+        self._call(lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.expire(session_id))
+
+    def retrieve_payment_intent(self, shop: Shop, payment_intent_id: str) -> PaymentIntent:
+        pi = self._call(
+            lambda: self.client(shop.stripe_api_key).v1.payment_intents.retrieve(payment_intent_id)
+        )
+        return PaymentIntent.model_validate(_plain(pi))
+
+    def update_payment_metadata(
+        self, shop: Shop, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
+    ) -> None:
+        self._call(lambda: self.client(shop.stripe_api_key).v1.payment_intents.update(
+            payment_intent_id, params={"metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        ))
+
+    def refund(
+        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str:
+        refund = self._call(lambda: self.client(shop.stripe_api_key).v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        ))
+        return str(refund.id)
+
+    def capture(self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str) -> None:
+        self._call(lambda: self.client(shop.stripe_api_key).v1.payment_intents.capture(
+            payment_intent_id, params={"amount_to_capture": amount},
+            options={"idempotency_key": idempotency_key},
+        ))
+
+    def upsert_customer(
+        self, shop: Shop, email: str, name: str | None, idempotency_key: str
+    ) -> str:
+        params: Any = {"email": email, **({"name": name} if name else {})}
+        customer = self._call(lambda: self.client(shop.stripe_api_key).v1.customers.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        ))
+        return str(customer.id)
+
+    def register_webhook(self, api_key: str, url: str) -> str:
+        """Create a webhook endpoint and return its signing secret (used by ``kassa dev``)."""
+        endpoint = self._call(lambda: self.client(api_key).v1.webhook_endpoints.create(
+            params={"url": url, "enabled_events": ["*"]}
+        ))
+        return str(endpoint.secret)
+
+
+def _plain(obj: Any) -> Any:
+    """A StripeObject as plain dicts and lists, for pydantic."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj

@@ -1,0 +1,52 @@
+"""The Redis stock mirror: a fast, disposable copy of on-hand units per SKU.
+
+Postgres stays the truth; the mirror is applied once per dedupe key (a Lua script
+makes check-and-apply atomic) and ``kassa reconcile`` rebuilds it from Postgres.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+_APPLY_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+local lines = cjson.decode(ARGV[2])
+for sku, qty in pairs(lines) do redis.call('HINCRBY', KEYS[1], sku, -qty) end
+return 1
+"""
+
+APPLIED_TTL_SECONDS = 30 * 24 * 3600
+
+
+class StockMirror:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._apply = client.register_script(_APPLY_ONCE)
+
+    @staticmethod
+    def _key(shop_id: str) -> str:
+        return f"kassa:{{{shop_id}}}:stock"
+
+    def decrement_once(self, shop_id: str, dedupe_key: str, lines: dict[str, int]) -> bool:
+        """Apply the decrement if this dedupe key was never applied; True if applied now."""
+        applied = self._apply(
+            keys=[self._key(shop_id), f"kassa:{{{shop_id}}}:mirror-applied:{dedupe_key}"],
+            args=[APPLIED_TTL_SECONDS, json.dumps(lines)],
+        )
+        return bool(applied)
+
+    def levels(self, shop_id: str) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.redis.hgetall(self._key(shop_id)).items()}
+
+    def replace(self, shop_id: str, levels: dict[str, int]) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(self._key(shop_id))
+        if levels:
+            pipe.hset(self._key(shop_id), mapping=levels)  # type: ignore[arg-type]
+        pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,107 @@
+"""Cart input and output. Prices never come from the client: a line is SKU, variant, quantity."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.api import StrictInput
+from schemas.money import MinorUnits, Quantity
+
+
+def line_key_for(sku: str, variant: str) -> str:
+    """Stable and URL-safe; includes the variant so two colours are two lines."""
+    digest = hashlib.sha256(f"{sku}\x1f{variant}".encode()).hexdigest()[:10]
+    return f"{sku}.{digest}"
+
+
+class CartLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    line_key: str
+    sku: str
+    variant: str
+    quantity: int
+
+
+class AddItem(StrictInput):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: Quantity = 1
+
+
+class SetQuantity(StrictInput):
+    quantity: int = Field(ge=0, le=999)
+
+
+class LineInput(BaseModel):
+    """A headless storefront's line. A price it sends is ignored (and audited), never used."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: Quantity
+    unit_amount: Any = None
+    price: Any = None
+
+
+class CartInput(StrictInput):
+    """``POST /api/checkout``: the cart to buy, by cookie or by explicit lines."""
+
+    lines: list[LineInput] | None = Field(default=None, min_length=1, max_length=100)
+    shipping_option_id: str | None = Field(default=None, max_length=64)
+    coupon: str | None = Field(default=None, max_length=64)
+    customer_email: str | None = Field(default=None, max_length=254)
+
+
+class HydratedLine(BaseModel):
+    line_key: str
+    sku: str
+    name: str
+    variant: str
+    attributes: dict[str, str]
+    quantity: int
+    unit_amount: MinorUnits
+    line_total: MinorUnits
+    available: int
+
+
+class CartView(BaseModel):
+    cart_id: str | None
+    currency: str
+    lines: list[HydratedLine]
+    subtotal: MinorUnits
+    item_count: int
+
+
+class ProductView(BaseModel):
+    sku: str
+    name: str
+    unit_amount: MinorUnits
+    currency: str
+    attributes: dict[str, str]
+    available: int
+
+
+class ProductList(BaseModel):
+    products: list[ProductView]
+
+
+class InventoryItem(StrictInput):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: Quantity
+
+
+class InventoryRequest(StrictInput):
+    items: list[InventoryItem] = Field(min_length=1, max_length=100)
+
+
+class InventoryItemResult(BaseModel):
+    sku: str
+    requested: int
+    available: int
+    ok: bool
+
+
+class InventoryResult(BaseModel):
+    ok: bool
+    items: list[InventoryItemResult]

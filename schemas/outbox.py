@@ -1,0 +1,83 @@
+"""Outbox messages: the payload of every side effect. Identifiers only, never personal data:
+a handler that needs the customer's email reads it from the order when it runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.money import MinorUnits
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    shop_id: str
+
+
+class StockLine(BaseModel):
+    sku: str
+    quantity: int
+
+
+class StockMirrorDecrement(Message):
+    """Apply sold units to the Redis stock mirror, once per dedupe key."""
+
+    kind: Literal["stock_mirror.decrement"] = "stock_mirror.decrement"
+    order_reference: str
+    lines: list[StockLine]
+
+
+class PaymentMetadataSync(Message):
+    """Write the order reference onto the PaymentIntent (identifiers only)."""
+
+    kind: Literal["stripe.metadata_sync"] = "stripe.metadata_sync"
+    payment_intent_id: str
+    order_reference: str
+
+
+class Refund(Message):
+    kind: Literal["stripe.refund"] = "stripe.refund"
+    order_id: UUID | None
+    checkout_id: UUID
+    payment_intent_id: str
+    amount: MinorUnits
+    reason: Literal["stock_conflict", "pricing_mismatch", "requested_by_customer", "duplicate"]
+
+
+class Capture(Message):
+    """Capture an authorized payment when the modification window closes."""
+
+    kind: Literal["stripe.capture"] = "stripe.capture"
+    order_id: UUID
+    payment_intent_id: str
+
+
+class ExpireSession(Message):
+    """Make a lapsed checkout's Stripe session unpayable."""
+
+    kind: Literal["stripe.expire_session"] = "stripe.expire_session"
+    checkout_id: UUID
+    session_id: str
+
+
+class CustomerUpsert(Message):
+    kind: Literal["stripe.customer_upsert"] = "stripe.customer_upsert"
+    order_id: UUID
+
+
+class OrderConfirmationEmail(Message):
+    kind: Literal["email.order_confirmation"] = "email.order_confirmation"
+    order_id: UUID
+
+
+class CartClear(Message):
+    kind: Literal["cart.clear"] = "cart.clear"
+    cart_id: str
+
+
+AnyMessage = (
+    StockMirrorDecrement | PaymentMetadataSync | Refund | Capture | ExpireSession
+    | CustomerUpsert | OrderConfirmationEmail | CartClear
+)
