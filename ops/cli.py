@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from kassa.bootstrap import bootstrap
 from kassa.logs import configure_logging
+from ops import outbox_cli
 from schemas.settings import Settings
 
 
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_web)
+
+    outbox_cli.register(sub)
 
     p = sub.add_parser("emulator", help="run the Stripe emulator (development and tests only)")
     p.add_argument("--host", default="127.0.0.1")

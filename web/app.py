@@ -9,7 +9,7 @@ from flask import Flask, Response, g, request
 
 from kassa.bootstrap import Container
 from kassa.logs import accept_request_id, request_id_var
-from web import health
+from web import health, ops
 from web.errors import register_error_handlers, register_transient_handlers
 from web.metrics import LATENCY, REQUESTS
 from web.tenancy import register_tenancy
@@ -57,4 +57,5 @@ def create_app(container: Container) -> Flask:
         return resp
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(ops.bp)
     return app
