@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from repos.carts import CartStore
+from repos.stock_mirror import StockMirror
+from repos.unit_of_work import UnitOfWork
 from schemas.records import Shop
-from schemas.stripe import CheckoutSession, PaymentIntent, StripeSessionConfig
+from schemas.settings import Settings
+from schemas.stripe import (
+    CheckoutSession,
+    PaymentIntent,
+    StripeSessionConfig,
+    StripeWebhookPayload,
+)
 
 
 class PaymentProviderError(Exception):
@@ -33,12 +42,40 @@ class PaymentGateway(Protocol):
     ) -> None: ...
 
     def refund(
-        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str,
+        self,
+        shop: Shop,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
         metadata: dict[str, str],
     ) -> str: ...
 
-    def capture(self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str) -> None: ...
+    def capture(
+        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str
+    ) -> None: ...
 
     def upsert_customer(
         self, shop: Shop, email: str, name: str | None, idempotency_key: str
     ) -> str: ...
+
+    def verify_webhook(
+        self, payload: bytes, signature: str | None, secret: str
+    ) -> StripeWebhookPayload: ...
+
+
+class Services(Protocol):
+    """What a use case may touch; the composition root's Container satisfies it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def payments(self) -> PaymentGateway: ...
+
+    @property
+    def carts(self) -> CartStore: ...
+
+    @property
+    def mirror(self) -> StockMirror: ...
+
+    def uow(self) -> UnitOfWork: ...

@@ -8,13 +8,21 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import stripe
+from pydantic import ValidationError
 
+from checkout.errors import WebhookRejected
 from checkout.ports import PaymentProviderError
 from schemas.records import Shop
-from schemas.stripe import CheckoutSession, PaymentIntent, StripeSessionConfig
+from schemas.stripe import (
+    CheckoutSession,
+    PaymentIntent,
+    StripeSessionConfig,
+    StripeWebhookPayload,
+)
 
 T = TypeVar("T")
 
+WEBHOOK_TOLERANCE = 300
 TRANSIENT = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
 
 
@@ -55,9 +63,11 @@ class StripeGateway:
         params: Any = config.model_dump(exclude_none=True)
         if not params.get("payment_intent_data"):
             params.pop("payment_intent_data", None)
-        session = self._call(lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        ))
+        session = self._call(
+            lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        )
         return CheckoutSession.model_validate(_plain(session))
 
     def retrieve_session(self, shop: Shop, session_id: str) -> CheckoutSession:
@@ -78,41 +88,79 @@ class StripeGateway:
     def update_payment_metadata(
         self, shop: Shop, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
     ) -> None:
-        self._call(lambda: self.client(shop.stripe_api_key).v1.payment_intents.update(
-            payment_intent_id, params={"metadata": metadata},
-            options={"idempotency_key": idempotency_key},
-        ))
+        self._call(
+            lambda: self.client(shop.stripe_api_key).v1.payment_intents.update(
+                payment_intent_id,
+                params={"metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
 
     def refund(
-        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str,
+        self,
+        shop: Shop,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
         metadata: dict[str, str],
     ) -> str:
-        refund = self._call(lambda: self.client(shop.stripe_api_key).v1.refunds.create(
-            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
-            options={"idempotency_key": idempotency_key},
-        ))
+        refund = self._call(
+            lambda: self.client(shop.stripe_api_key).v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "amount": amount,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
         return str(refund.id)
 
-    def capture(self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str) -> None:
-        self._call(lambda: self.client(shop.stripe_api_key).v1.payment_intents.capture(
-            payment_intent_id, params={"amount_to_capture": amount},
-            options={"idempotency_key": idempotency_key},
-        ))
+    def capture(
+        self, shop: Shop, payment_intent_id: str, amount: int, idempotency_key: str
+    ) -> None:
+        self._call(
+            lambda: self.client(shop.stripe_api_key).v1.payment_intents.capture(
+                payment_intent_id,
+                params={"amount_to_capture": amount},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
 
     def upsert_customer(
         self, shop: Shop, email: str, name: str | None, idempotency_key: str
     ) -> str:
         params: Any = {"email": email, **({"name": name} if name else {})}
-        customer = self._call(lambda: self.client(shop.stripe_api_key).v1.customers.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        ))
+        customer = self._call(
+            lambda: self.client(shop.stripe_api_key).v1.customers.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        )
         return str(customer.id)
+
+    def verify_webhook(
+        self, payload: bytes, signature: str | None, secret: str
+    ) -> StripeWebhookPayload:
+        """Stripe's own check: HMAC with the shop's secret, at most 300 s old."""
+        if not signature:
+            raise WebhookRejected("Missing Stripe-Signature header.")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature, secret, tolerance=WEBHOOK_TOLERANCE
+            )
+            return StripeWebhookPayload.model_validate_json(payload)
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookRejected("Bad webhook signature.") from exc
+        except (ValueError, ValidationError) as exc:
+            raise WebhookRejected("The webhook payload could not be read.") from exc
 
     def register_webhook(self, api_key: str, url: str) -> str:
         """Create a webhook endpoint and return its signing secret (used by ``kassa dev``)."""
-        endpoint = self._call(lambda: self.client(api_key).v1.webhook_endpoints.create(
-            params={"url": url, "enabled_events": ["*"]}
-        ))
+        endpoint = self._call(
+            lambda: self.client(api_key).v1.webhook_endpoints.create(
+                params={"url": url, "enabled_events": ["*"]}
+            )
+        )
         return str(endpoint.secret)
 
 

@@ -45,7 +45,6 @@ def prepare(
     return {}
 
 
-
 def settings_from(env: dict[str, str]) -> Settings:
     """Settings as the child processes will see them (pydantic-settings reads os.environ)."""
     saved = dict(os.environ)

@@ -78,6 +78,12 @@ class CartClear(Message):
 
 
 AnyMessage = (
-    StockMirrorDecrement | PaymentMetadataSync | Refund | Capture | ExpireSession
-    | CustomerUpsert | OrderConfirmationEmail | CartClear
+    StockMirrorDecrement
+    | PaymentMetadataSync
+    | Refund
+    | Capture
+    | ExpireSession
+    | CustomerUpsert
+    | OrderConfirmationEmail
+    | CartClear
 )

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from kassa.bootstrap import Container, bootstrap
 from kassa.runtime import Services, start_services
 from repos.migrations import migrate
 from schemas.settings import Settings
+from stripe_emulator.server import EmulatorServer
 
 TABLES = (
     "audit_events, outbox, stripe_events, payments, order_lines, orders, inventory_hold_lines,"
@@ -34,11 +36,30 @@ def services() -> Iterator[Services]:
 
 
 @pytest.fixture(scope="session")
-def base_settings(services: Services) -> Settings:
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(port=0, webhook_retry_delays=[0.2, 0.5, 1.0])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The Stripe emulator, wiped before each test."""
+    requests.post(f"{emulator_server.url}/_emulator/reset", timeout=5).raise_for_status()
+    return emulator_server
+
+
+@pytest.fixture(scope="session")
+def base_settings(services: Services, emulator_server: EmulatorServer) -> Settings:
     return Settings(
         DATABASE_URL=services.database_url,
         REDIS_URL=services.redis_url,
+        STRIPE_API_BASE=emulator_server.url,
         KASSA_PUBLIC_URL="http://127.0.0.1:8000",
+        KASSA_STRIPE_MAX_RETRIES=2,
     )
 
 
@@ -48,7 +69,7 @@ def settings(base_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
+def container(settings: Settings, emulator: EmulatorServer) -> Iterator[Container]:
     c = bootstrap(settings)
     with c.db.pool.connection() as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
@@ -76,3 +97,20 @@ def app(container: Container):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
+
+
+@pytest.fixture
+def live_server(app):  # type: ignore[no-untyped-def]
+    """The app on a real threaded HTTP server, for tests that need true concurrency."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)

@@ -9,8 +9,9 @@ from flask import Flask, Response, g, request
 
 from kassa.bootstrap import Container
 from kassa.logs import accept_request_id, request_id_var
-from web import health, ops
+from web import cart, catalog, checkout, health, ops, webhooks
 from web.errors import register_error_handlers, register_transient_handlers
+from web.limits import init_limits
 from web.metrics import LATENCY, REQUESTS
 from web.tenancy import register_tenancy
 
@@ -35,6 +36,7 @@ def create_app(container: Container) -> Flask:
         request_id_var.set(g.request_id)
 
     register_tenancy(app)
+    init_limits(app, container.settings.redis_url, container.settings.trusted_proxy_count)
 
     @app.after_request
     def finish_request(resp: Response) -> Response:
@@ -58,4 +60,6 @@ def create_app(container: Container) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(ops.bp)
+    for blueprint in (catalog.bp, cart.bp, checkout.bp, webhooks.bp):
+        app.register_blueprint(blueprint)
     return app

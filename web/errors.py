@@ -72,9 +72,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        resp = error_response(
-            status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name
-        )
+        message = exc.description or exc.name
+        if status == 429:
+            message = "Too many requests; retry after the number of seconds in Retry-After."
+        resp = error_response(status, _HTTP_CODES.get(status, "http_error"), message)
         for header in ("Retry-After", "Allow"):
             if exc.response is not None and header in exc.response.headers:
                 resp.headers[header] = exc.response.headers[header]

@@ -11,3 +11,6 @@ LATENCY = Histogram(
     ["method", "endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
+WEBHOOKS = Counter(
+    "kassa_webhooks_total", "Stripe webhooks by event type and result", ["type", "result"]
+)

@@ -1,0 +1,46 @@
+"""What the success page may learn about a checkout: its state and order reference, no PII."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from checkout.errors import CheckoutNotFound
+from checkout.intent import same_secret
+from checkout.ports import Services
+from schemas.checkout import CheckoutStatus, OrderSummary
+from schemas.records import CheckoutRecord, OrderRecord, Shop
+
+
+def order_summary(shop: Shop, order: OrderRecord, now: datetime) -> OrderSummary:
+    window_end = order.created_at.timestamp() + shop.capture_window_seconds
+    remaining = max(0, int(window_end - now.timestamp())) if order.status == "authorized" else 0
+    return OrderSummary(
+        reference=order.reference,
+        status=order.status,
+        modification_allowed=remaining > 0,
+        remaining_seconds=remaining,
+    )
+
+
+def owned_checkout(
+    services: Services, shop: Shop, checkout_id: str, nonce: str | None
+) -> CheckoutRecord:
+    """The checkout, only for the browser holding its nonce; anyone else gets a plain 404."""
+    try:
+        cid = UUID(checkout_id)
+    except ValueError:
+        raise CheckoutNotFound() from None
+    with services.uow() as uow:
+        checkout = uow.checkouts.get(shop.id, cid)
+    if checkout is None or not nonce or not same_secret(nonce, checkout.nonce_hash):
+        raise CheckoutNotFound()
+    return checkout
+
+
+def checkout_status(services: Services, shop: Shop, checkout: CheckoutRecord) -> CheckoutStatus:
+    with services.uow() as uow:
+        order = uow.orders.by_checkout(checkout.id)
+    state = "open" if checkout.state == "pending" else checkout.state
+    summary = order_summary(shop, order, datetime.now(UTC)) if order else None
+    return CheckoutStatus(state=state, order=summary)

@@ -1,0 +1,62 @@
+"""Small helpers that let tests read like a storefront's story."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import requests
+
+
+def emulator_state(emulator_url: str) -> dict[str, Any]:
+    data: dict[str, Any] = requests.get(f"{emulator_url}/_emulator/state", timeout=5).json()
+    return data
+
+
+def sessions_created(emulator_url: str, api_key: str = "sk_test_kassa_demo") -> int:
+    account = emulator_state(emulator_url)["accounts"].get(api_key, {})
+    return int(account.get("checkout_sessions", 0))
+
+
+def inject_fault(
+    emulator_url: str, path_prefix: str, status: int, count: int, method: str = "POST"
+) -> None:
+    requests.post(
+        f"{emulator_url}/_emulator/faults",
+        json={"method": method, "path_prefix": path_prefix, "status": status, "count": count},
+        timeout=5,
+    ).raise_for_status()
+
+
+def sql_one(database_url: str, query: str, *params: object) -> Any:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+class Storefront:
+    """A browser-like client of one shop's API (Flask test client or a requests.Session)."""
+
+    def __init__(self, client: Any, shop: str = "demo") -> None:
+        self.client = client
+        self.headers = {"X-Shop-Id": shop}
+
+    def add(self, sku: str, quantity: int = 1) -> Any:
+        return self.client.post(
+            "/api/cart/items", json={"sku": sku, "quantity": quantity}, headers=self.headers
+        )
+
+    def cart(self) -> Any:
+        return self.client.get("/api/cart", headers=self.headers)
+
+    def set_quantity(self, line_key: str, quantity: int) -> Any:
+        return self.client.patch(
+            f"/api/cart/items/{line_key}", json={"quantity": quantity}, headers=self.headers
+        )
+
+    def checkout(self, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+        headers = {**self.headers, **({"Idempotency-Key": key} if key else {})}
+        return self.client.post("/api/checkout", json=body or {}, headers=headers)
+
+    def status(self, checkout_id: str) -> Any:
+        return self.client.get(f"/api/checkout/{checkout_id}/status", headers=self.headers)

@@ -1,0 +1,60 @@
+"""Checkout creation and its status, for storefronts and the success page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from checkout.sessions import start_checkout
+from checkout.status import checkout_status, owned_checkout
+from schemas.cart import CartInput
+from schemas.checkout import CheckoutResponse, CheckoutStatus
+from web.context import container, shop
+from web.cookies import CHECKOUT_COOKIE, read_cart_id, set_secure_cookie
+from web.limits import checkout_limit, limiter
+from web.openapi import documented
+from web.requests import parse_body
+
+bp = Blueprint("checkout", __name__, url_prefix="/api/checkout")
+
+
+@bp.post("")
+@limiter.limit(checkout_limit)
+@documented(
+    "Reprice the cart, hold stock and return the Stripe Checkout Session (201 new, 200 replay)",
+    body=CartInput,
+    response=CheckoutResponse,
+    status=201,
+    headers={"Idempotency-Key": "optional"},
+    errors={
+        400: "idempotency_key_required",
+        409: "out_of_stock",
+        422: "invalid_request",
+        429: "rate_limited",
+        503: "payment_provider_unavailable",
+    },
+)
+def create() -> Response:
+    body = parse_body(CartInput)
+    c = container()
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    result = start_checkout(c, shop(), body, cart_id=read_cart_id(shop().id), client_key=key)
+    resp = jsonify(result.response.model_dump())
+    resp.status_code = 201 if result.created else 200
+    set_secure_cookie(resp, CHECKOUT_COOKIE, result.nonce, max_age=2 * 24 * 3600)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/<checkout_id>/status")
+@documented(
+    "State of a checkout, for its owner only (kassa_checkout cookie)",
+    response=CheckoutStatus,
+    errors={404: "checkout_not_found"},
+)
+def status(checkout_id: str) -> Response:
+    c = container()
+    nonce = request.cookies.get(CHECKOUT_COOKIE) or request.headers.get("X-Checkout-Nonce")
+    checkout = owned_checkout(c, shop(), checkout_id, nonce)
+    resp = jsonify(checkout_status(c, shop(), checkout).model_dump())
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

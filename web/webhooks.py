@@ -1,0 +1,30 @@
+"""``POST /webhooks/stripe/<shop_id>``: Stripe's way in. 2xx only when the event is safe."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from checkout.errors import ShopNotFound
+from checkout.webhooks import handle_webhook
+from web.context import container
+from web.metrics import WEBHOOKS
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+@bp.post("/stripe/<shop_id>")
+def stripe_webhook(shop_id: str) -> Response:
+    c = container()
+    with c.uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None:
+        raise ShopNotFound()
+    try:
+        outcome = handle_webhook(
+            c, shop, request.get_data(), request.headers.get("Stripe-Signature")
+        )
+    except Exception as exc:
+        WEBHOOKS.labels("unknown", type(exc).__name__).inc()
+        raise
+    WEBHOOKS.labels(outcome.event_type, outcome.result).inc()
+    return jsonify({"received": True, "result": outcome.result})
