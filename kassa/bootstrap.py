@@ -40,7 +40,9 @@ class Container:
 
 def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
-    db = Database(settings.database_url, max_size=settings.db_pool_max).open()
+    db = Database(
+        settings.database_url, max_size=settings.db_pool_max, timeout=settings.db_pool_timeout
+    ).open()
     client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
     )

@@ -8,7 +8,7 @@ from psycopg_pool import ConnectionPool
 
 
 class Database:
-    def __init__(self, url: str, max_size: int = 10) -> None:
+    def __init__(self, url: str, max_size: int = 10, timeout: float = 5.0) -> None:
         self.url = url
         self.pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
             url,
@@ -17,7 +17,9 @@ class Database:
             kwargs={"row_factory": dict_row, "connect_timeout": 5},
             connection_class=Connection[DictRow],
             open=False,
-            timeout=10,
+            timeout=timeout,
+            # A connection that died with a Postgres restart is replaced, not handed out.
+            check=ConnectionPool.check_connection,
         )
 
     def open(self) -> Database:

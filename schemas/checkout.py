@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.money import MinorUnits
 from schemas.records import PricedLine
@@ -42,6 +43,7 @@ class OrderSummary(BaseModel):
 class CheckoutStatus(BaseModel):
     state: Literal["open", "paid", "fulfilled", "stock_conflict", "failed", "expired"]
     order: OrderSummary | None
+    order_id: UUID | None = Field(default=None, exclude=True)
 
 
 class OutOfStockLine(BaseModel):

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     checkout_rate_limit: str = Field(default="10/minute", alias="KASSA_CHECKOUT_RATE_LIMIT")
     trusted_proxy_count: int = Field(default=0, ge=0, alias="KASSA_TRUSTED_PROXY_COUNT")
     log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")
+    db_pool_timeout: float = Field(default=5.0, gt=0, alias="KASSA_DB_POOL_TIMEOUT")
     db_pool_max: int = Field(default=10, ge=1, alias="KASSA_DB_POOL_MAX")
     cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
     smtp_host: str = Field(default="127.0.0.1", alias="KASSA_SMTP_HOST")

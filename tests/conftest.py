@@ -37,7 +37,7 @@ def services() -> Iterator[Services]:
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0, webhook_retry_delays=[0.2, 0.5, 1.0])
+    server = EmulatorServer(port=0, webhook_retry_delays=[0.2, 0.5, 1.0, 2.0, 4.0])
     server.start()
     try:
         yield server
@@ -60,6 +60,7 @@ def base_settings(services: Services, emulator_server: EmulatorServer) -> Settin
         STRIPE_API_BASE=emulator_server.url,
         KASSA_PUBLIC_URL="http://127.0.0.1:8000",
         KASSA_STRIPE_MAX_RETRIES=2,
+        KASSA_DB_POOL_TIMEOUT=2,
     )
 
 

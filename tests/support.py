@@ -60,3 +60,57 @@ class Storefront:
 
     def status(self, checkout_id: str) -> Any:
         return self.client.get(f"/api/checkout/{checkout_id}/status", headers=self.headers)
+
+
+CANARY_CUSTOMER = {
+    "email": "canary.buyer@example-shop.test",
+    "name": "Canary Buyerson",
+    "address": {
+        "line1": "7 Canary Row",
+        "city": "Canaryville",
+        "postal_code": "CN1 4RY",
+        "country": "GB",
+    },
+}
+
+
+def pay(
+    emulator_url: str,
+    session_id: str,
+    outcome: str = "paid",
+    customer: dict[str, Any] | None = None,
+) -> Any:
+    resp = requests.post(
+        f"{emulator_url}/_emulator/checkout/sessions/{session_id}/complete",
+        json={"outcome": outcome, "customer": customer or CANARY_CUSTOMER},
+        timeout=10,
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+def settle(emulator_url: str, session_id: str, result: str) -> None:
+    requests.post(
+        f"{emulator_url}/_emulator/checkout/sessions/{session_id}/async",
+        json={"result": result},
+        timeout=10,
+    ).raise_for_status()
+
+
+def webhook_mode(emulator_url: str, **mode: Any) -> None:
+    requests.post(
+        f"{emulator_url}/_emulator/webhooks/mode", json=mode, timeout=5
+    ).raise_for_status()
+
+
+def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; returns its value or fails with the last one."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    assert value, f"condition not met within {timeout}s"
+    return value

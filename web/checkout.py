@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from checkout.fulfilment import order_token
 from checkout.sessions import start_checkout
 from checkout.status import checkout_status, owned_checkout
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, CheckoutStatus
 from web.context import container, shop
-from web.cookies import CHECKOUT_COOKIE, read_cart_id, set_secure_cookie
+from web.cookies import CHECKOUT_COOKIE, ORDER_COOKIE, read_cart_id, set_secure_cookie
 from web.limits import checkout_limit, limiter
 from web.openapi import documented
 from web.requests import parse_body
@@ -55,6 +56,10 @@ def status(checkout_id: str) -> Response:
     c = container()
     nonce = request.cookies.get(CHECKOUT_COOKIE) or request.headers.get("X-Checkout-Nonce")
     checkout = owned_checkout(c, shop(), checkout_id, nonce)
-    resp = jsonify(checkout_status(c, shop(), checkout).model_dump())
+    status = checkout_status(c, shop(), checkout)
+    resp = jsonify(status.model_dump())
     resp.headers["Cache-Control"] = "no-store"
+    if status.order_id is not None:  # the checkout's owner becomes the order's owner
+        token = order_token(c.settings.secret_key, status.order_id)
+        set_secure_cookie(resp, ORDER_COOKIE, token, max_age=30 * 24 * 3600)
     return resp
