@@ -216,7 +216,7 @@ def start_checkout(
         )
     log.info(
         "checkout ready",
-        extra={"shop_id": shop.id, "checkout_id": str(checkout.id), "created": created},
+        extra={"shop_id": shop.id, "checkout_id": str(checkout.id), "new_checkout": created},
     )
     return CheckoutResult(
         response=CheckoutResponse(
@@ -269,3 +269,30 @@ def _create_session(
     with services.uow() as uow:
         uow.checkouts.attach_session(checkout.id, session.id, session.url)
     return session
+
+
+def cancel_checkout(services: Services, shop: Shop, checkout: CheckoutRecord) -> str:
+    """The customer came back without paying: make the session unpayable, then free the stock.
+
+    If Stripe will not expire the session because it was completed meanwhile, nothing is
+    released: the payment wins and fulfilment proceeds. Returns the checkout's state.
+    """
+    if checkout.state not in ("pending", "open"):
+        return checkout.state
+    if checkout.stripe_session_id:
+        try:
+            services.payments.expire_session(shop, checkout.stripe_session_id)
+        except PaymentProviderError as exc:
+            if exc.transient:
+                return checkout.state  # try again later; the reaper is the backstop
+            session = services.payments.retrieve_session(shop, checkout.stripe_session_id)
+            if session.status != "expired":
+                return checkout.state
+    with services.uow() as uow:
+        locked = uow.checkouts.get(shop.id, checkout.id, lock=True)
+        if locked is None or locked.state not in ("pending", "open"):
+            return locked.state if locked else checkout.state
+        uow.inventory.finish_holds(shop.id, checkout.id, "released")
+        uow.checkouts.set_state(checkout.id, "expired")
+    log.info("checkout cancelled", extra={"shop_id": shop.id, "checkout_id": str(checkout.id)})
+    return "expired"

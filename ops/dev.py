@@ -118,7 +118,7 @@ def run_dev(port: int = 8000, fresh: bool = False) -> int:
         sup = Supervisor(env=env, log_dir=log_dir)
         from ops.devstack import prepare
 
-        env.update(prepare(env, sup, step))
+        prepare(env, sup, step, wait_http)
         done = step(f"web on {public_url}")
         sup.spawn("web", "web", "--port", str(port))
         wait_http(f"{public_url}/healthz")

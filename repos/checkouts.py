@@ -92,3 +92,15 @@ class CheckoutRepository(Repository):
             "SELECT count(*) AS n FROM checkouts WHERE shop_id = %s", (shop_id,)
         ).fetchone()
         return int(row["n"]) if row else 0
+
+    def open_sessions(self, shop_id: str, limit: int = 500) -> list[CheckoutRecord]:
+        """Checkouts still waiting for payment that have a Stripe session (for reconcile)."""
+        return self._all(
+            CheckoutRecord,
+            """
+            SELECT * FROM checkouts WHERE shop_id = %s AND state IN ('pending', 'open')
+              AND stripe_session_id IS NOT NULL
+            ORDER BY created_at LIMIT %s
+            """,
+            (shop_id, limit),
+        )

@@ -158,3 +158,22 @@ class InventoryRepository(Repository):
             (now, limit),
         ).fetchall()
         return [(r["shop_id"], r["checkout_id"]) for r in rows]
+
+    def mirror_snapshot(
+        self, shop_id: str, decrement_kind: str
+    ) -> tuple[dict[str, int], list[str]]:
+        """On-hand units per sku and the dedupe keys of stock-mirror decrements not yet done,
+        read in one statement (one snapshot): the sales behind those keys are already in
+        ``on_hand``, so a mirror rebuilt from it must treat them as applied."""
+        rows = self.conn.execute(
+            """
+            SELECT 'level' AS what, sku AS name, SUM(on_hand)::bigint AS n
+              FROM inventory_levels WHERE shop_id = %(shop)s GROUP BY sku
+            UNION ALL
+            SELECT 'pending', dedupe_key, 0 FROM outbox
+             WHERE shop_id = %(shop)s AND kind = %(kind)s AND state <> 'done'
+            """,
+            {"shop": shop_id, "kind": decrement_kind},
+        ).fetchall()
+        levels = {r["name"]: int(r["n"]) for r in rows if r["what"] == "level"}
+        return levels, sorted(r["name"] for r in rows if r["what"] == "pending")

@@ -92,3 +92,8 @@ class OrderRepository(Repository):
             "SELECT stripe_checkout_session_id FROM orders WHERE shop_id = %s", (shop_id,)
         ).fetchall()
         return {r["stripe_checkout_session_id"] for r in rows}
+
+    def get(self, order_id: UUID, *, lock: bool = False) -> OrderRecord | None:
+        """One order by id; ``lock`` takes the order row lock that capture and changes share."""
+        sql = "SELECT * FROM orders WHERE id = %s"
+        return self._one(OrderRecord, sql + (" FOR UPDATE" if lock else ""), (order_id,))

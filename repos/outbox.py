@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from repos.base import Repository
@@ -118,3 +119,31 @@ class OutboxRepository(Repository):
             "SELECT state, count(*) AS n FROM outbox GROUP BY state"
         ).fetchall()
         return {r["state"]: int(r["n"]) for r in rows}
+
+
+class OutboxListener:
+    """A dedicated autocommit connection that LISTENs on the ``outbox`` channel.
+
+    Pooled connections are reset between borrowers, so the relay keeps this one apart;
+    the trigger in 0001.schema.sql notifies whenever a row becomes pending.
+    """
+
+    CHANNEL = "outbox"
+
+    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+        self.conn.execute(f"LISTEN {self.CHANNEL}")
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a notification; True if any arrived (all
+        pending ones are drained, since one pass of the relay serves them all)."""
+        woke = False
+        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            woke = True
+        if woke:
+            for _ in self.conn.notifies(timeout=0):
+                pass
+        return woke
+
+    def close(self) -> None:
+        self.conn.close()

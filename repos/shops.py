@@ -42,7 +42,8 @@ class ShopRepository(Repository):
         )
 
     def currency_exponent(self, currency: str) -> int | None:
-        row = self.conn.execute(
-            "SELECT exponent FROM currencies WHERE code = %s", (currency,)
-        ).fetchone()
-        return int(row["exponent"]) if row else None
+        return self.currency_exponents().get(currency)
+
+    def currency_exponents(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT code, exponent FROM currencies").fetchall()
+        return {r["code"]: int(r["exponent"]) for r in rows}

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="dev-only-insecure-secret-key", alias="KASSA_SECRET_KEY")
     admin_token: str = Field(default="dev-admin-token", alias="KASSA_ADMIN_TOKEN")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="KASSA_PUBLIC_URL")
+    storefront_shop: str = Field(default="demo", alias="KASSA_STOREFRONT_SHOP")
     checkout_rate_limit: str = Field(default="10/minute", alias="KASSA_CHECKOUT_RATE_LIMIT")
     trusted_proxy_count: int = Field(default=0, ge=0, alias="KASSA_TRUSTED_PROXY_COUNT")
     log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")

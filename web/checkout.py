@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from checkout.fulfilment import order_token
-from checkout.sessions import start_checkout
+from checkout.sessions import cancel_checkout, start_checkout
 from checkout.status import checkout_status, owned_checkout
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, CheckoutStatus
@@ -62,4 +62,22 @@ def status(checkout_id: str) -> Response:
     if status.order_id is not None:  # the checkout's owner becomes the order's owner
         token = order_token(c.settings.secret_key, status.order_id)
         set_secure_cookie(resp, ORDER_COOKIE, token, max_age=30 * 24 * 3600)
+    return resp
+
+
+@bp.post("/<checkout_id>/cancel")
+@documented(
+    "Abandon an unpaid checkout: expire its session and release its stock",
+    response=CheckoutStatus,
+    errors={404: "checkout_not_found"},
+)
+def cancel(checkout_id: str) -> Response:
+    c = container()
+    nonce = request.cookies.get(CHECKOUT_COOKIE) or request.headers.get("X-Checkout-Nonce")
+    checkout = owned_checkout(c, shop(), checkout_id, nonce)
+    cancel_checkout(c, shop(), checkout)
+    resp = jsonify(
+        checkout_status(c, shop(), owned_checkout(c, shop(), checkout_id, nonce)).model_dump()
+    )
+    resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.wrappers import Response
 
 CART_COOKIE = "kassa_cart"
 CHECKOUT_COOKIE = "kassa_checkout"

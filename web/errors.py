@@ -58,6 +58,8 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 def status_for(exc: e.KassaError) -> int:
+    if exc.code == "csrf_failed":
+        return 403
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]

@@ -1,0 +1,57 @@
+"""Release holds whose time ran out, and make their Stripe sessions unpayable.
+
+Run by ``kassa reap`` and periodically by every worker process. Safe to run anywhere
+and concurrently: each checkout is handled in its own transaction under its row lock,
+holds are finished only while active, and the expire message has a dedupe key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from repos.unit_of_work import UnitOfWork
+from schemas.outbox import ExpireSession
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+def expire_key(checkout_id: UUID) -> str:
+    return f"checkout-{checkout_id}-expire"
+
+
+def reap(uow: Callable[[], UnitOfWork], now: datetime, *, batch: int = BATCH) -> int:
+    """Release every hold that lapsed before ``now``; returns how many checkouts were reaped."""
+    reaped = 0
+    while True:
+        with uow() as tx:
+            lapsed = tx.inventory.lapsed_checkouts(now, batch)
+        released = sum(_reap_one(uow, shop_id, checkout_id) for shop_id, checkout_id in lapsed)
+        reaped += released
+        if len(lapsed) < batch or released == 0:
+            return reaped
+
+
+def _reap_one(uow: Callable[[], UnitOfWork], shop_id: str, checkout_id: UUID) -> int:
+    with uow() as tx:
+        checkout = tx.checkouts.get(shop_id, checkout_id, lock=True)
+        if checkout is None:
+            return 0
+        released = tx.inventory.finish_holds(shop_id, checkout.id, "expired")
+        if checkout.state not in ("pending", "open"):
+            # Paid, failed or already expired: a lapsed hold of such a checkout (if any)
+            # is given back, but its session and state belong to the flow that moved it.
+            return 1 if released else 0
+        tx.checkouts.set_state(checkout.id, "expired")
+        if checkout.stripe_session_id:
+            message = ExpireSession(
+                shop_id=shop_id, checkout_id=checkout.id, session_id=checkout.stripe_session_id
+            )
+            payload = message.model_dump(mode="json")
+            tx.outbox.add(shop_id, message.kind, payload, expire_key(checkout.id))
+    log.info("checkout expired", extra={"shop_id": shop_id, "checkout_id": str(checkout.id)})
+    return 1 if released else 0
