@@ -1,0 +1,24 @@
+"""`python -m stripe_emulator [--host H] [--port P]`: run the emulator alone."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from stripe_emulator import defaults
+from stripe_emulator.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="stripe_emulator", description="A local Stripe for development and tests."
+    )
+    parser.add_argument("--host", default=defaults.DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=defaults.DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

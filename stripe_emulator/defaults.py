@@ -1,0 +1,52 @@
+"""Constants and defaults, gathered so code, tests and docs refer to them by name."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# The version stripe-python 16.1.0 pins and sends as Stripe-Version.
+API_VERSION: Final = "2026-10-28.endive"
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 12111
+
+IDEMPOTENCY_KEY_TTL_SECONDS: Final = 24 * 60 * 60
+IDEMPOTENCY_KEY_MAX_LENGTH: Final = 255
+
+SESSION_MIN_LIFETIME_SECONDS: Final = 30 * 60
+SESSION_MAX_LIFETIME_SECONDS: Final = 24 * 60 * 60
+SESSION_DEFAULT_LIFETIME_SECONDS: Final = 24 * 60 * 60
+MAX_LINE_ITEMS: Final = 100
+MAX_SHIPPING_OPTIONS: Final = 5
+
+# Uncaptured PaymentIntents are cancelled by Stripe 7 days after creation.
+AUTHORIZATION_WINDOW_SECONDS: Final = 7 * 24 * 60 * 60
+
+LIST_DEFAULT_LIMIT: Final = 10
+LIST_MAX_LIMIT: Final = 100
+
+METADATA_MAX_KEYS: Final = 50
+METADATA_KEY_MAX_LENGTH: Final = 40
+METADATA_VALUE_MAX_LENGTH: Final = 500
+
+# Webhook delivery: Stripe retries for days; the emulator compresses that into seconds.
+WEBHOOK_RETRY_DELAYS: Final = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+WEBHOOK_TIMEOUT_SECONDS: Final = 5.0
+WEBHOOK_USER_AGENT: Final = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+DELIVERY_LOG_SIZE: Final = 1000
+
+ENV_WEBHOOK_RETRY_DELAYS: Final = "STRIPE_EMULATOR_WEBHOOK_RETRY_DELAYS"
+ENV_WEBHOOK_MAX_ATTEMPTS: Final = "STRIPE_EMULATOR_WEBHOOK_MAX_ATTEMPTS"
+ENV_WEBHOOK_TIMEOUT: Final = "STRIPE_EMULATOR_WEBHOOK_TIMEOUT"
+
+# Who pays on the hosted page unless told otherwise (Stripe's own test persona).
+TEST_CUSTOMER_NAME: Final = "Jenny Rosen"
+TEST_CUSTOMER_EMAIL: Final = "jenny.rosen@example.com"
+TEST_CUSTOMER_ADDRESS: Final = {
+    "city": "San Francisco",
+    "country": "US",
+    "line1": "510 Townsend St",
+    "line2": None,
+    "postal_code": "94103",
+    "state": "CA",
+}

@@ -1,0 +1,124 @@
+"""Running the emulator: an in-process server for tests, and `serve()` for the CLI.
+
+`EmulatorServer` binds (port 0 picks a free one), serves the WSGI app from a daemon
+thread with werkzeug's threaded server, and runs the webhook delivery thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+from urllib.parse import urlsplit
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from stripe_emulator import defaults
+from stripe_emulator.app import create_app
+from stripe_emulator.state import EmulatorState
+from stripe_emulator.webhooks import DeliveryPolicy, WebhookDispatcher
+
+logger = logging.getLogger(__name__)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Logs method, path and status only: query strings may carry customer emails."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+    def log_error(self, format: str, *args: object) -> None:
+        logger.debug("HTTP protocol error from %s", self.address_string())
+
+
+class EmulatorServer:
+    def __init__(
+        self,
+        host: str = defaults.DEFAULT_HOST,
+        port: int = 0,
+        *,
+        webhook_retry_delays: Sequence[float] | None = None,
+        webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
+        webhook_max_attempts: int | None = None,
+    ) -> None:
+        """Retry delays and max attempts fall back to STRIPE_EMULATOR_WEBHOOK_* env vars."""
+        self.host = host
+        self.port = port
+        policy = DeliveryPolicy.build(webhook_retry_delays, webhook_max_attempts, webhook_timeout)
+        self.dispatcher = WebhookDispatcher(policy)
+        self.state = EmulatorState(self.dispatcher)
+        self.app = create_app(self.state)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self._server.server_port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self.state.stopping.clear()
+        self._server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=_RequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="stripe-emulator-http",
+            daemon=True,
+        )
+        self._thread.start()
+        self.dispatcher.start()
+        logger.debug("Stripe emulator listening on %s", self.url)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self.state.stopping.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.dispatcher.stop()
+
+    def __enter__(self) -> EmulatorServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(host: str = defaults.DEFAULT_HOST, port: int = defaults.DEFAULT_PORT) -> None:
+    """Run until SIGTERM or SIGINT (`kassa emulator`, `python -m stripe_emulator`)."""
+    timeout = float(os.environ.get(defaults.ENV_WEBHOOK_TIMEOUT, defaults.WEBHOOK_TIMEOUT_SECONDS))
+    server = EmulatorServer(host, port, webhook_timeout=timeout)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        print(f"Stripe emulator listening on {server.url} (test mode only)", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,351 @@
+"""Real moving parts for the outbox tests: worker processes started with subprocess, an
+in-thread relay, an SMTP sink, the real command line, and a writer of orders and outbox
+rows that goes through the repositories. Nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from rq import Worker
+
+from kassa.bootstrap import Container
+from kassa.runtime import _die_with_parent
+from outbox.relay import Relay
+from schemas.outbox import Message
+from schemas.records import CheckoutRecord, OrderRecord, OutboxRow, PaymentRecord, PricedLine
+from schemas.settings import Settings
+from schemas.stripe import StripeLineItem, StripeLineItemPriceData, StripeSessionConfig
+from workers.queue import outbox_queue
+
+ROOT = Path(__file__).resolve().parents[3]
+DEADLINE = 20.0
+
+
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float = DEADLINE,
+    what: str = "condition",
+    context: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; at the deadline fail with ``what``
+    and, if given, ``context()`` (a worker's log tail, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{context()}" if context else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
+        time.sleep(0.05)
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process read exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KASSA_")}
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if info.alias and value is not None:
+            env[info.alias] = str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``kassa`` command line, as ops would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        cwd=ROOT,
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@dataclass
+class WorkerProcess:
+    """``kassa worker`` in its own process group (so SIGKILL takes its scheduler too)."""
+
+    settings: Settings
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "worker"],
+            cwd=ROOT,
+            env=env_for(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(signal.SIGKILL),
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def wait_ready(self, container: Container, timeout: float = DEADLINE) -> None:
+        """Until RQ lists this process as a worker on the kassa queue."""
+
+        def registered() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log_tail()}")
+            workers = Worker.all(queue=outbox_queue(container.redis))
+            return any(w.pid == self.pid for w in workers)
+
+        wait_for(registered, timeout, "the worker to register")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no cleanup, no goodbye to Redis or Postgres."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        try:  # the scheduler child, if it outlived its parent
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class RelayThread:
+    relay: Relay
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> RelayThread:
+        self.thread = threading.Thread(
+            target=self.relay.run_forever, args=(self.stop_event,), daemon=True
+        )
+        self.thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(10)
+            assert not self.thread.is_alive(), "the relay did not stop"
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.original_content))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpSink:
+    port: int
+    handler: Collect
+    controller: Controller
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.handler.messages
+
+
+@dataclass
+class Orders:
+    """Writes what fulfilment would have written: checkout, order, lines, payment, outbox."""
+
+    container: Container
+
+    def checkout(
+        self,
+        lines: dict[str, int] | None = None,
+        *,
+        state: str = "open",
+        session_id: str | None = None,
+        hold_expires_at: datetime | None = None,
+        shipping: int = 500,
+    ) -> CheckoutRecord:
+        lines = lines or {"MUG-WHITE": 2}
+        with self.container.uow() as uow:
+            prices = {p.sku: p for p, _ in uow.catalog.products_with_availability("demo")}
+            priced = [
+                PricedLine(
+                    sku=sku,
+                    name=prices[sku].name,
+                    variant="",
+                    quantity=qty,
+                    unit_amount=prices[sku].unit_amount,
+                    line_total=prices[sku].unit_amount * qty,
+                )
+                for sku, qty in lines.items()
+            ]
+            subtotal = sum(ln.line_total for ln in priced)
+            record = CheckoutRecord(
+                id=uuid.uuid4(),
+                shop_id="demo",
+                idempotency_key=uuid.uuid4().hex,
+                cart_hash=uuid.uuid4().hex,
+                cart_id=None,
+                lines=priced,
+                subtotal=subtotal,
+                discount=0,
+                shipping=shipping,
+                total=subtotal + shipping,
+                currency="usd",
+                shipping_option_id="standard",
+                coupon_code=None,
+                capture_method="automatic",
+                state="pending",
+                stripe_session_id=None,
+                stripe_session_url=None,
+                expires_at=hold_expires_at or datetime.now(UTC) + timedelta(hours=1),
+                nonce_hash=uuid.uuid4().hex,
+                created_at=datetime.now(UTC),
+            )
+            checkout, _ = uow.checkouts.create_or_get(record)
+            if hold_expires_at is not None:
+                levels = {lv.sku: lv.location for lv in uow.inventory.levels("demo")}
+                allocation: dict[str, dict[str, int]] = {}
+                for sku, qty in lines.items():
+                    allocation.setdefault(levels[sku], {})[sku] = qty
+                uow.inventory.place_holds("demo", checkout.id, allocation, hold_expires_at)
+            if session_id is not None:
+                uow.checkouts.attach_session(checkout.id, session_id, None)
+            if state != "open" or session_id is None:
+                uow.checkouts.set_state(checkout.id, state)  # type: ignore[arg-type]
+            found = uow.checkouts.get("demo", checkout.id)
+        assert found is not None
+        return found
+
+    def stripe_session(self, checkout: CheckoutRecord) -> str:
+        """A real session in the Stripe emulator for this checkout, attached to it."""
+        with self.container.uow() as uow:
+            shop = uow.shops.get("demo")
+        assert shop is not None
+        config = StripeSessionConfig(
+            line_items=[
+                StripeLineItem(
+                    price_data=StripeLineItemPriceData(
+                        currency="usd",
+                        unit_amount=ln.unit_amount,
+                        product_data={"name": ln.name},
+                    ),
+                    quantity=ln.quantity,
+                )
+                for ln in checkout.lines
+            ],
+            metadata={"shop_id": "demo", "checkout_id": str(checkout.id)},
+            client_reference_id=str(checkout.id),
+            expires_at=int(time.time()) + 3600,
+            success_url="http://127.0.0.1:8000/checkout/success",
+            cancel_url="http://127.0.0.1:8000/cart",
+        )
+        session = self.container.payments.create_session(shop, config, f"test-{checkout.id}")
+        with self.container.uow() as uow:
+            uow.checkouts.attach_session(checkout.id, session.id, session.url)
+        return session.id
+
+    def order(
+        self,
+        lines: dict[str, int] | None = None,
+        *,
+        email: str | None = "canary.customer@example.com",
+        name: str | None = "Canary Person",
+    ) -> OrderRecord:
+        checkout = self.checkout(lines, state="fulfilled", session_id=f"cs_test_{uuid.uuid4().hex}")
+        order_id = uuid.uuid4()
+        order = OrderRecord(
+            id=order_id,
+            reference=f"K-{order_id.hex[:8].upper()}",
+            shop_id="demo",
+            checkout_id=checkout.id,
+            stripe_checkout_session_id=checkout.stripe_session_id or "",
+            status="paid",
+            subtotal=checkout.subtotal,
+            discount=0,
+            shipping=checkout.shipping,
+            total=checkout.total,
+            currency="usd",
+            customer_email=email,
+            customer_name=name,
+            shipping_address=None,
+            token_hash="x" * 64,
+            created_at=datetime.now(UTC),
+        )
+        with self.container.uow() as uow:
+            uow.orders.add(
+                order,
+                checkout.lines,
+                PaymentRecord(
+                    stripe_payment_intent_id=None,
+                    amount=order.total,
+                    currency="usd",
+                    status="succeeded",
+                    refunded_amount=0,
+                ),
+            )
+        return order
+
+    def queue(self, message: Message, dedupe_key: str) -> OutboxRow:
+        payload = message.model_dump(mode="json")
+        with self.container.uow() as uow:
+            assert uow.outbox.add(message.shop_id, payload["kind"], payload, dedupe_key)
+            row = next(r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key)
+        return row
+
+    def row(self, row_id: int) -> OutboxRow:
+        with self.container.uow() as uow:
+            row = uow.outbox.get(row_id)
+        assert row is not None
+        return row
+
+    def states(self, ids: list[int]) -> dict[int, str]:
+        with self.container.uow() as uow:
+            return {i: r.state for i in ids if (r := uow.outbox.get(i)) is not None}
+
+
+def dlq_json(settings: Settings) -> list[dict[str, Any]]:
+    result = run_cli(settings, "dlq", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return rows

@@ -1,0 +1,92 @@
+"""A side effect travels pending → enqueued → done through the relay and a worker process,
+and happens once however many times RQ runs its job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from integration.workers.outbox_support import (
+    Orders,
+    RelayThread,
+    WorkerProcess,
+    wait_for,
+)
+from rq import Queue
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+
+from kassa.bootstrap import Container
+from outbox.relay import Relay
+from schemas.outbox import StockLine, StockMirrorDecrement
+from workers.queue import enqueue_rows, job_id_for, outbox_queue
+
+
+def decrement(orders: Orders, key: str, sku: str = "MUG-WHITE", qty: int = 2) -> int:
+    message = StockMirrorDecrement(
+        shop_id="demo", order_reference=key, lines=[StockLine(sku=sku, quantity=qty)]
+    )
+    return orders.queue(message, key).id
+
+
+def listening(container: Container) -> bool:
+    with container.db.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE query = 'LISTEN outbox'"
+        ).fetchone()
+    return bool(row and row["n"])
+
+
+def drained(queue: Queue) -> bool:
+    """Nothing queued and nothing running: every job RQ was given has finished."""
+    return queue.count == 0 and StartedJobRegistry(queue=queue).count == 0
+
+
+def test_row_moves_through_relay_and_worker_and_applies_once(
+    container: Container, orders: Orders, worker_process: Callable[..., WorkerProcess]
+) -> None:
+    container.mirror.replace("demo", {"MUG-WHITE": 50})
+    row_id = decrement(orders, "order-a1-stock")
+    assert orders.row(row_id).state == "pending"
+
+    relay = Relay(container)
+    assert relay.run_once() == 1
+    assert orders.row(row_id).state == "enqueued"
+    queue = outbox_queue(container.redis)
+    assert queue.job_ids == [job_id_for("order-a1-stock")]
+
+    worker = worker_process()
+    wait_for(lambda: orders.row(row_id).state == "done", what="the row to be done")
+    assert container.mirror.levels("demo")["MUG-WHITE"] == 48
+    assert orders.row(row_id).attempts == 1
+
+    # Two more jobs with the same id: RQ runs both; the row lock and state make them no-ops.
+    enqueue_rows(queue, [orders.row(row_id)], container.settings)
+    enqueue_rows(queue, [orders.row(row_id)], container.settings)
+    wait_for(lambda: drained(queue), what="the duplicate jobs to run")
+    job = Job.fetch(job_id_for("order-a1-stock"), connection=container.redis)
+    outcomes = [r.return_value for r in job.results()]
+    assert outcomes.count("skipped") == 2, (outcomes, worker.log_tail())
+    assert container.mirror.levels("demo")["MUG-WHITE"] == 48
+    assert orders.row(row_id).attempts == 1
+    assert relay.run_once() == 0
+
+
+def test_relay_wakes_on_notify_not_on_its_poll(
+    container: Container,
+    orders: Orders,
+    worker_process: Callable[..., WorkerProcess],
+    relay_thread: Callable[[Container], RelayThread],
+) -> None:
+    """With a 60 s poll interval, only LISTEN/NOTIFY can make the row move within seconds."""
+    container.settings = container.settings.model_copy(update={"relay_poll_seconds": 60.0})
+    container.mirror.replace("demo", {"MUG-WHITE": 50})
+    worker_process().wait_ready(container)
+    relay_thread(container)
+    wait_for(lambda: listening(container), timeout=5, what="the relay to LISTEN")
+    ids = [decrement(orders, f"order-n{i}-stock", qty=1) for i in range(5)]
+    wait_for(
+        lambda: set(orders.states(ids).values()) == {"done"},
+        timeout=10,
+        what="notified rows to be done",
+    )
+    assert container.mirror.levels("demo")["MUG-WHITE"] == 45
