@@ -324,3 +324,23 @@ def test_status_endpoint_fulfils_when_the_webhook_is_lost(
     assert status["state"] == "fulfilled" and status["order"]["reference"].startswith("K-")
     assert "canary" not in json.dumps(status).lower()
     assert orders(container) == 1
+
+
+def test_delayed_capture_shop_authorizes_then_schedules_capture(
+    live_server: str, container: Container, emulator: EmulatorServer
+) -> None:
+    with container.uow() as uow:
+        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY, capture_mode="delayed")
+    secret = container.payments.register_webhook(DEMO_KEY, f"{live_server}/webhooks/stripe/demo")
+    with container.uow() as uow:
+        uow.shops.set_webhook_secret("demo", secret)
+    co = checkout(live_server)
+    client = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator.url})
+    pay(emulator.url, co["session_id"])
+    wait_for(lambda: orders(container) == 1)
+    session = client.v1.checkout.sessions.retrieve(co["session_id"])
+    assert client.v1.payment_intents.retrieve(session.payment_intent).status == "requires_capture"
+    assert db(container, "SELECT status FROM orders") == "authorized"
+    assert db(container, "SELECT status FROM payments") == "requires_capture"
+    due_in = db(container, "SELECT extract(epoch FROM available_at - now())::int FROM outbox WHERE kind = 'stripe.capture'")
+    assert 3500 <= due_in <= 3600  # due when the shop's 60-minute window closes
