@@ -23,8 +23,14 @@ from schemas.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DEMO_KEY = "sk_test_kassa_demo"
 
@@ -34,8 +40,10 @@ def chromium_path() -> str:
         found = shutil.which(candidate)
         if found:
             return found
-    pytest.fail("Chromium is not installed. Install it with `apt-get install chromium` "
-                "(scripts/test does this itself when it runs as root).")
+    pytest.fail(
+        "Chromium is not installed. Install it with `apt-get install chromium` "
+        "(scripts/test does this itself when it runs as root)."
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +72,21 @@ def web_port() -> int:
 
 @pytest.fixture
 def settings(base_settings: Settings, web_port: int, smtp: SmtpSink) -> Settings:
-    return base_settings.model_copy(update={
-        "public_url": f"http://127.0.0.1:{web_port}", "smtp_port": smtp.port,
-        "relay_poll_seconds": 0.2, "job_retry_base_seconds": 0.2, "checkout_rate_limit": "1000/minute",
-    })
+    return base_settings.model_copy(
+        update={
+            "public_url": f"http://127.0.0.1:{web_port}",
+            "smtp_port": smtp.port,
+            "relay_poll_seconds": 0.2,
+            "job_retry_base_seconds": 0.2,
+            "checkout_rate_limit": "1000/minute",
+        }
+    )
 
 
 @pytest.fixture
-def stack(container: Container, app: Any, web_port: int, settings: Settings, tmp_path: Path) -> Iterator[str]:
+def stack(
+    container: Container, app: Any, web_port: int, settings: Settings, tmp_path: Path
+) -> Iterator[str]:
     """Seeded shop, webhook endpoint, stock mirror, web server, relay and worker; yields the URL."""
     from werkzeug.serving import make_server
 

@@ -34,15 +34,19 @@ def go_to_hosted_checkout(page: Any, url: str) -> None:
 
 
 def all_side_effects_done(container: Container) -> bool:
-    return db(container, "SELECT count(*) FROM outbox WHERE state <> 'done'") == 0 and \
-        db(container, "SELECT count(*) FROM outbox") > 0
+    return (
+        db(container, "SELECT count(*) FROM outbox WHERE state <> 'done'") == 0
+        and db(container, "SELECT count(*) FROM outbox") > 0
+    )
 
 
 def checkout_id_from(page: Any) -> str:
     return page.url.split("checkout_id=")[1].split("&")[0]
 
 
-def test_full_purchase(stack: str, page: tuple[Any, Any], container: Container, emulator: EmulatorServer, smtp: Any) -> None:
+def test_full_purchase(
+    stack: str, page: tuple[Any, Any], container: Container, emulator: EmulatorServer, smtp: Any
+) -> None:
     pg, shot = page
     pg.goto(f"{stack}/")
     shot("products")
@@ -79,7 +83,9 @@ def test_full_purchase(stack: str, page: tuple[Any, Any], container: Container, 
     wait_for(lambda: all_side_effects_done(container), timeout=30)
     assert container.mirror.levels("demo")["MUG-WHITE"] == 47
     assert container.mirror.levels("demo")["TSHIRT-BLUE-M"] == 24
-    mails = wait_for(lambda: [m for m in smtp.messages if reference in str(m["Subject"])], timeout=30)
+    mails = wait_for(
+        lambda: [m for m in smtp.messages if reference in str(m["Subject"])], timeout=30
+    )
     assert len(mails) == 1 and mails[0]["To"] == "e2e.buyer@example.test"
 
 
@@ -102,7 +108,9 @@ def test_declined_payment_returns_to_cart_with_stock_released(
     assert db(container, "SELECT count(*) FROM orders") == 0
 
 
-def test_pay_later_settles(stack: str, page: tuple[Any, Any], container: Container, emulator: EmulatorServer) -> None:
+def test_pay_later_settles(
+    stack: str, page: tuple[Any, Any], container: Container, emulator: EmulatorServer
+) -> None:
     pg, shot = page
     add_to_cart(pg, stack, "STICKERS")
     go_to_hosted_checkout(pg, stack)
@@ -111,8 +119,11 @@ def test_pay_later_settles(stack: str, page: tuple[Any, Any], container: Contain
     shot("success-pending")
     assert db(container, "SELECT count(*) FROM orders") == 0
     session_id = db(container, "SELECT stripe_session_id FROM checkouts")
-    requests.post(f"{emulator.url}/_emulator/checkout/sessions/{session_id}/async",
-                  json={"result": "succeeded"}, timeout=10).raise_for_status()
+    requests.post(
+        f"{emulator.url}/_emulator/checkout/sessions/{session_id}/async",
+        json={"result": "succeeded"},
+        timeout=10,
+    ).raise_for_status()
     pg.locator('[data-state="fulfilled"]').wait_for()
     shot("success-confirmed")
     assert db(container, "SELECT count(*) FROM orders") == 1
@@ -125,13 +136,19 @@ def test_sold_out_before_payment_is_refunded(
 ) -> None:
     pg, shot = page
     with container.uow() as uow:
-        uow.inventory.set_level("demo", InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=1, reserved=0))
+        uow.inventory.set_level(
+            "demo",
+            InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=1, reserved=0),
+        )
     add_to_cart(pg, stack, "POSTER-A2")
     go_to_hosted_checkout(pg, stack)
     checkout_id = uuid.UUID(db(container, "SELECT id::text FROM checkouts"))
     with container.uow() as uow:  # the hold lapses and the last poster sells in the shop
         uow.inventory.finish_holds("demo", checkout_id, "expired")
-        uow.inventory.set_level("demo", InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=0, reserved=0))
+        uow.inventory.set_level(
+            "demo",
+            InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=0, reserved=0),
+        )
     shot("hosted-checkout")
     pg.get_by_role("button", name="Pay", exact=True).click()
     pg.locator('[data-state="stock_conflict"]').wait_for()
@@ -140,5 +157,5 @@ def test_sold_out_before_payment_is_refunded(
     assert db(container, "SELECT status FROM orders") == "stock_conflict"
     assert db(container, "SELECT min(on_hand) FROM inventory_levels") >= 0
     wait_for(lambda: all_side_effects_done(container), timeout=30)
-    assert emulator_state(emulator.url)["accounts"][ "sk_test_kassa_demo"]["refunds"] == 1
+    assert emulator_state(emulator.url)["accounts"]["sk_test_kassa_demo"]["refunds"] == 1
     assert db(container, "SELECT refunded_amount FROM payments") == 4000 + 500  # item and shipping

@@ -342,5 +342,8 @@ def test_delayed_capture_shop_authorizes_then_schedules_capture(
     assert client.v1.payment_intents.retrieve(session.payment_intent).status == "requires_capture"
     assert db(container, "SELECT status FROM orders") == "authorized"
     assert db(container, "SELECT status FROM payments") == "requires_capture"
-    due_in = db(container, "SELECT extract(epoch FROM available_at - now())::int FROM outbox WHERE kind = 'stripe.capture'")
+    due_in = db(
+        container,
+        "SELECT extract(epoch FROM available_at - now())::int FROM outbox WHERE kind = 'stripe.capture'",
+    )
     assert 3500 <= due_in <= 3600  # due when the shop's 60-minute window closes

@@ -27,7 +27,14 @@ from kassa.bootstrap import Container
 from kassa.runtime import _die_with_parent
 from outbox.relay import Relay
 from schemas.outbox import Message
-from schemas.records import CheckoutRecord, OrderRecord, OutboxRow, PaymentRecord, PricedLine
+from schemas.records import (
+    CheckoutRecord,
+    OrderRecord,
+    OrderStatus,
+    OutboxRow,
+    PaymentRecord,
+    PricedLine,
+)
 from schemas.settings import Settings
 from schemas.stripe import StripeLineItem, StripeLineItemPriceData, StripeSessionConfig
 from workers.queue import outbox_queue
@@ -257,7 +264,7 @@ class Orders:
         assert found is not None
         return found
 
-    def stripe_session(self, checkout: CheckoutRecord) -> str:
+    def stripe_session(self, checkout: CheckoutRecord, *, manual_capture: bool = False) -> str:
         """A real session in the Stripe emulator for this checkout, attached to it."""
         with self.container.uow() as uow:
             shop = uow.shops.get("demo")
@@ -279,6 +286,7 @@ class Orders:
             expires_at=int(time.time()) + 3600,
             success_url="http://127.0.0.1:8000/checkout/success",
             cancel_url="http://127.0.0.1:8000/cart",
+            payment_intent_data={"capture_method": "manual"} if manual_capture else {},
         )
         session = self.container.payments.create_session(shop, config, f"test-{checkout.id}")
         with self.container.uow() as uow:
@@ -291,8 +299,16 @@ class Orders:
         *,
         email: str | None = "canary.customer@example.com",
         name: str | None = "Canary Person",
+        status: OrderStatus = "paid",
+        payment_intent_id: str | None = None,
+        shipping: int = 500,
     ) -> OrderRecord:
-        checkout = self.checkout(lines, state="fulfilled", session_id=f"cs_test_{uuid.uuid4().hex}")
+        checkout = self.checkout(
+            lines,
+            state="fulfilled",
+            session_id=f"cs_test_{uuid.uuid4().hex}",
+            shipping=shipping,
+        )
         order_id = uuid.uuid4()
         order = OrderRecord(
             id=order_id,
@@ -300,7 +316,7 @@ class Orders:
             shop_id="demo",
             checkout_id=checkout.id,
             stripe_checkout_session_id=checkout.stripe_session_id or "",
-            status="paid",
+            status=status,
             subtotal=checkout.subtotal,
             discount=0,
             shipping=checkout.shipping,
@@ -317,7 +333,7 @@ class Orders:
                 order,
                 checkout.lines,
                 PaymentRecord(
-                    stripe_payment_intent_id=None,
+                    stripe_payment_intent_id=payment_intent_id,
                     amount=order.total,
                     currency="usd",
                     status="succeeded",
@@ -330,7 +346,9 @@ class Orders:
         payload = message.model_dump(mode="json")
         with self.container.uow() as uow:
             assert uow.outbox.add(message.shop_id, payload["kind"], payload, dedupe_key)
-            row = next(r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key)
+            row = next(
+                r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key
+            )
         return row
 
     def row(self, row_id: int) -> OutboxRow:

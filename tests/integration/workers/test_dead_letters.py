@@ -79,9 +79,7 @@ def test_email_dies_then_replays_once_smtp_is_back(
     assert orders.row(row_id).last_error is None
 
 
-def test_replay_cli_refuses_rows_that_are_not_dead(
-    settings: Settings, orders: Orders
-) -> None:
+def test_replay_cli_refuses_rows_that_are_not_dead(settings: Settings, orders: Orders) -> None:
     order = orders.order()
     row_id = orders.queue(
         OrderConfirmationEmail(shop_id="demo", order_id=order.id), f"order-{order.id}-email"
@@ -111,6 +109,8 @@ def test_a_permanent_error_is_dead_at_once(
     ).id
     worker = worker_process()
     relay_thread(container)
-    wait_for(lambda: orders.row(row_id).state == "dead", what="the row to die", context=worker.log_tail)
+    wait_for(
+        lambda: orders.row(row_id).state == "dead", what="the row to die", context=worker.log_tail
+    )
     row = orders.row(row_id)
     assert (row.attempts, row.last_error) == (1, "order_not_found")

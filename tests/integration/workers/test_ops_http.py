@@ -33,9 +33,7 @@ def test_listing_needs_the_token(
     row_id = dead_row(container, orders, "cart-a-clear")
     assert_unauthorized(client.get("/ops/outbox?state=dead"))
     assert_unauthorized(client.get("/ops/outbox", headers={"Authorization": "Bearer nope"}))
-    assert_unauthorized(
-        client.get("/ops/outbox", headers={"Authorization": settings.admin_token})
-    )
+    assert_unauthorized(client.get("/ops/outbox", headers={"Authorization": settings.admin_token}))
 
     resp = client.get("/ops/outbox?state=dead", headers=auth(settings))
     assert resp.status_code == 200
@@ -44,7 +42,14 @@ def test_listing_needs_the_token(
     assert entry["state"] == "dead" and entry["attempts"] == 1
     assert entry["last_error"] == "ConnectionError" and entry["dedupe_key"] == "cart-a-clear"
     assert set(entry) == {
-        "id", "shop_id", "kind", "dedupe_key", "state", "attempts", "last_error", "created_at"
+        "id",
+        "shop_id",
+        "kind",
+        "dedupe_key",
+        "state",
+        "attempts",
+        "last_error",
+        "created_at",
     }
     assert client.get("/ops/outbox?state=pending", headers=auth(settings)).get_json() == []
     bad = client.get("/ops/outbox?state=lost", headers=auth(settings))
