@@ -34,7 +34,14 @@ class OrderRepository(Repository):
                 """INSERT INTO order_lines (order_id, sku, name, quantity, unit_amount, line_total)
                    VALUES (%s, %s, %s, %s, %s, %s)""",
                 [
-                    (order.id, ln.sku, ln.name, ln.quantity, ln.unit_amount, ln.line_total)
+                    (
+                        order.id,
+                        ln.sku,
+                        _display_name(ln),
+                        ln.quantity,
+                        ln.unit_amount,
+                        ln.line_total,
+                    )
                     for ln in lines
                 ],
             )
@@ -97,3 +104,8 @@ class OrderRepository(Repository):
         """One order by id; ``lock`` takes the order row lock that capture and changes share."""
         sql = "SELECT * FROM orders WHERE id = %s"
         return self._one(OrderRecord, sql + (" FOR UPDATE" if lock else ""), (order_id,))
+
+
+def _display_name(line: PricedLine) -> str:
+    """What the customer chose, variant included, frozen into the order."""
+    return f"{line.name} ({line.variant})" if line.variant else line.name

@@ -9,6 +9,7 @@ from checkout.sessions import cancel_checkout, start_checkout
 from checkout.status import checkout_status, owned_checkout
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, CheckoutStatus
+from schemas.records import CheckoutRecord
 from web.context import container, shop
 from web.cookies import CHECKOUT_COOKIE, ORDER_COOKIE, read_cart_id, set_secure_cookie
 from web.limits import checkout_limit, limiter
@@ -46,16 +47,13 @@ def create() -> Response:
     return resp
 
 
-@bp.get("/<checkout_id>/status")
-@documented(
-    "State of a checkout, for its owner only (kassa_checkout cookie)",
-    response=CheckoutStatus,
-    errors={404: "checkout_not_found"},
-)
-def status(checkout_id: str) -> Response:
-    c = container()
+def _owned(checkout_id: str) -> CheckoutRecord:
     nonce = request.cookies.get(CHECKOUT_COOKIE) or request.headers.get("X-Checkout-Nonce")
-    checkout = owned_checkout(c, shop(), checkout_id, nonce)
+    return owned_checkout(container(), shop(), checkout_id, nonce)
+
+
+def _status_response(checkout: CheckoutRecord) -> Response:
+    c = container()
     status = checkout_status(c, shop(), checkout)
     resp = jsonify(status.model_dump())
     resp.headers["Cache-Control"] = "no-store"
@@ -65,6 +63,16 @@ def status(checkout_id: str) -> Response:
     return resp
 
 
+@bp.get("/<checkout_id>/status")
+@documented(
+    "State of a checkout, for its owner only (kassa_checkout cookie)",
+    response=CheckoutStatus,
+    errors={404: "checkout_not_found"},
+)
+def status(checkout_id: str) -> Response:
+    return _status_response(_owned(checkout_id))
+
+
 @bp.post("/<checkout_id>/cancel")
 @documented(
     "Abandon an unpaid checkout: expire its session and release its stock",
@@ -72,12 +80,6 @@ def status(checkout_id: str) -> Response:
     errors={404: "checkout_not_found"},
 )
 def cancel(checkout_id: str) -> Response:
-    c = container()
-    nonce = request.cookies.get(CHECKOUT_COOKIE) or request.headers.get("X-Checkout-Nonce")
-    checkout = owned_checkout(c, shop(), checkout_id, nonce)
-    cancel_checkout(c, shop(), checkout)
-    resp = jsonify(
-        checkout_status(c, shop(), owned_checkout(c, shop(), checkout_id, nonce)).model_dump()
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    checkout = _owned(checkout_id)
+    cancel_checkout(container(), shop(), checkout)
+    return _status_response(_owned(checkout_id))
