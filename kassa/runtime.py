@@ -129,7 +129,7 @@ class EmbeddedPostgres:
                 os.chown(path, uid, gid)
         run_as = _die_with_parent(signal.SIGINT, uid, gid)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            initdb = subprocess.run(
                 [
                     str(bin_dir / "initdb"),
                     "-D",
@@ -140,10 +140,12 @@ class EmbeddedPostgres:
                     "--encoding=UTF8",
                     "--no-sync",
                 ],
-                check=True,
                 capture_output=True,
+                text=True,
                 preexec_fn=run_as,
             )
+            if initdb.returncode != 0:
+                raise ServiceError(f"initdb failed: {initdb.stderr.strip()[-500:]}")
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         self.port = self.port or free_port()
         log = open(self.data_dir / "server.log", "ab")
