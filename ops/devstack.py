@@ -22,7 +22,9 @@ class Spawner(Protocol):
     def spawn(self, name: str, *args: str) -> object: ...
 
 
-def prepare(env: dict[str, str], sup: Spawner, step: Step, wait_http: Callable[[str], None]) -> None:
+def prepare(
+    env: dict[str, str], sup: Spawner, step: Step, wait_http: Callable[[str], None]
+) -> None:
     """Mutates ``env`` (shared with the supervisor) so later children see the same URLs."""
     done = step("migrations")
     migrate(env["DATABASE_URL"])

@@ -59,6 +59,8 @@ def test_containers_without_docker_fail_clearly(tmp_path: Path) -> None:
 
 
 def test_explicit_urls_win(tmp_path: Path) -> None:
-    services = start_services(tmp_path, env={"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://z"})
+    services = start_services(
+        tmp_path, env={"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://z"}
+    )
     assert (services.database_url, services.redis_url) == ("postgresql://x/y", "redis://z")
     assert services.postgres is None and services.redis is None

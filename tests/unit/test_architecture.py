@@ -101,7 +101,7 @@ def test_no_float_in_money_code() -> None:
 def test_the_float_detector_detects_floats(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text(
-        'def f(amount):\n    total = amount * 1.1\n    price = float(amount)\n'
+        "def f(amount):\n    total = amount * 1.1\n    price = float(amount)\n"
         '    share = amount / 3\n    """amount / 3 in a docstring is fine"""\n'
     )
     assert len(float_suspects(sample, tmp_path)) == 3

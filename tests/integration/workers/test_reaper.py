@@ -3,10 +3,11 @@ session, which the expire handler carries out (and treats a closed session as do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from integration.workers.outbox_support import Orders, run_cli
+from integration.workers.outbox_support import Orders, WorkerProcess, run_cli, wait_for
 
 from checkout.reaper import expire_key, reap
 from kassa.bootstrap import Container
@@ -76,3 +77,20 @@ def test_kassa_reap_command(settings: Settings, container: Container, orders: Or
     assert result.returncode == 0, result.stderr
     assert "released the lapsed holds of 1 checkout(s)" in result.stdout
     assert reserved(container, "POSTER-A2") == 0
+
+
+def test_the_worker_reaps_on_its_own(
+    settings: Settings,
+    container: Container,
+    orders: Orders,
+    worker_process: Callable[..., WorkerProcess],
+) -> None:
+    orders.checkout({"MUG-WHITE": 4}, hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert reserved(container, "MUG-WHITE") == 4
+    worker = worker_process(settings.model_copy(update={"reaper_interval_seconds": 0.2}))
+    wait_for(
+        lambda: reserved(container, "MUG-WHITE") == 0,
+        what="the worker's reaper",
+        context=worker.log_tail,
+    )
+    wait_for(lambda: "lapsed holds released" in worker.log_tail(), what="the reaper's log line")

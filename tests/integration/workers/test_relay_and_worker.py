@@ -3,12 +3,18 @@ and happens once however many times RQ runs its job."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from integration.workers.outbox_support import (
+    ROOT,
     Orders,
     RelayThread,
     WorkerProcess,
+    env_for,
     wait_for,
 )
 from rq import Queue
@@ -18,6 +24,7 @@ from rq.registry import StartedJobRegistry
 from kassa.bootstrap import Container
 from outbox.relay import Relay
 from schemas.outbox import StockLine, StockMirrorDecrement
+from schemas.settings import Settings
 from workers.queue import enqueue_rows, job_id_for, outbox_queue
 
 
@@ -90,3 +97,31 @@ def test_relay_wakes_on_notify_not_on_its_poll(
         what="notified rows to be done",
     )
     assert container.mirror.levels("demo")["MUG-WHITE"] == 45
+
+
+def test_relay_and_worker_commands_run_and_stop_cleanly(
+    settings: Settings, orders: Orders, container: Container, tmp_path: Path
+) -> None:
+    """``kassa relay`` and ``kassa worker`` as the Procfile runs them; SIGTERM ends both
+    with exit code 0."""
+    container.mirror.replace("demo", {"MUG-WHITE": 50})
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", name],
+            cwd=ROOT,
+            env=env_for(settings),
+            stdout=open(tmp_path / f"{name}.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for name in ("relay", "worker")
+    }
+    try:
+        row_id = decrement(orders, "order-p1-stock")
+        wait_for(lambda: orders.row(row_id).state == "done", what="the row to be done")
+        assert container.mirror.levels("demo")["MUG-WHITE"] == 48
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        codes = {name: proc.wait(15) for name, proc in procs.items()}
+    assert codes == {"relay": 0, "worker": 0}
+    assert '"relay stopped"' in (tmp_path / "relay.log").read_text()

@@ -1,0 +1,145 @@
+"""``kassa relay``: move due outbox rows into RQ, and re-enqueue rows Redis may have lost.
+
+Each pass claims due rows (``FOR UPDATE SKIP LOCKED``, so relays can run side by side)
+and enqueues their jobs *inside* the claiming transaction: if Redis refuses, the claim
+rolls back and the rows stay pending. Rows enqueued long ago and still not done are
+enqueued again unless Redis still holds their job. The loop wakes on ``NOTIFY outbox``
+and polls every ``relay_poll_seconds`` in case a notification was missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from kassa.bootstrap import Container
+from outbox.metrics import OUTBOX_DEPTH, RELAY_ERRORS, RELAY_LAG, RELAYED
+from repos.outbox import OutboxListener
+from workers.queue import enqueue_rows, job_id_for, live_job_ids, outbox_queue
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+DEPTH_REFRESH_SECONDS = 10.0
+ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits after consecutive failed passes (Postgres or Redis down)."""
+
+WAIT_SLICE_SECONDS = 0.5
+"""The longest the loop blocks before looking at the stop event again."""
+
+STATES = ("pending", "enqueued", "done", "dead")
+
+
+class Relay:
+    def __init__(self, container: Container, *, batch_size: int = BATCH_SIZE) -> None:
+        self.container = container
+        self.settings = container.settings
+        self.batch_size = batch_size
+        self.queue = outbox_queue(container.redis)
+        self._depth_at = 0.0
+
+    def run_once(self) -> int:
+        """One pass: due rows, then stale ones. Returns how many jobs went to Redis."""
+        relayed = self._relay_due() + self._requeue_stale()
+        if time.monotonic() - self._depth_at >= DEPTH_REFRESH_SECONDS:
+            self.refresh_depth()
+        return relayed
+
+    def _relay_due(self) -> int:
+        with self.container.uow() as uow:
+            rows = uow.outbox.claim_due(self.batch_size)
+            enqueue_rows(self.queue, rows, self.settings)
+        now = datetime.now(UTC)
+        for row in rows:
+            RELAY_LAG.observe(max(0.0, (now - row.available_at).total_seconds()))
+        if rows:
+            RELAYED.labels("due").inc(len(rows))
+            log.info("outbox rows relayed", extra={"rows": len(rows)})
+        return len(rows)
+
+    def _requeue_stale(self) -> int:
+        with self.container.uow() as uow:
+            stale = uow.outbox.stale_enqueued(
+                self.settings.relay_requeue_after_seconds, self.batch_size
+            )
+            alive = live_job_ids(self.queue, stale)
+            lost = [r for r in stale if job_id_for(r.dedupe_key) not in alive]
+            enqueue_rows(self.queue, lost, self.settings)
+        if lost:
+            RELAYED.labels("stale").inc(len(lost))
+            log.warning(
+                "stale outbox rows enqueued again", extra={"outbox_ids": [r.id for r in lost]}
+            )
+        return len(lost)
+
+    def refresh_depth(self) -> None:
+        with self.container.uow() as uow:
+            depth = uow.outbox.depth()
+        for state in STATES:
+            OUTBOX_DEPTH.labels(state).set(depth.get(state, 0))
+        self._depth_at = time.monotonic()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set: pass, then sleep until NOTIFY or the poll interval."""
+        listener: OutboxListener | None = None
+        failures = 0
+        log.info("relay started")
+        try:
+            while not stop.is_set():
+                try:
+                    relayed = self.run_once()
+                    failures = 0
+                except Exception as exc:  # an outage, mostly; nothing may kill the loop
+                    RELAY_ERRORS.labels(type(exc).__name__).inc()
+                    delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
+                    failures += 1
+                    log.warning(
+                        "relay pass failed; backing off",
+                        extra={"error": type(exc).__name__, "retry_in_s": delay},
+                    )
+                    stop.wait(delay)
+                    continue
+                if relayed >= self.batch_size:
+                    continue  # more may be due right now
+                listener = self._wait(listener, stop)
+        finally:
+            if listener is not None:
+                _close_quietly(listener)
+            log.info("relay stopped")
+
+    def _wait(
+        self, listener: OutboxListener | None, stop: threading.Event
+    ) -> OutboxListener | None:
+        """Sleep up to one poll interval, waking early on NOTIFY; (re)connects the listener."""
+        deadline = time.monotonic() + self.settings.relay_poll_seconds
+        if listener is None:
+            try:
+                listener = OutboxListener(self.settings.database_url)
+            except psycopg.Error as exc:
+                log.warning("LISTEN unavailable; polling", extra={"error": type(exc).__name__})
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if listener is None:
+                stop.wait(min(left, WAIT_SLICE_SECONDS))
+                continue
+            try:
+                if listener.wait(min(left, WAIT_SLICE_SECONDS)):
+                    break
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost", extra={"error": type(exc).__name__})
+                _close_quietly(listener)
+                listener = None
+        return listener
+
+
+def _close_quietly(listener: OutboxListener) -> None:
+    try:
+        listener.close()
+    except psycopg.Error:
+        pass

@@ -1,0 +1,179 @@
+"""One handler per outbox kind. Each is idempotent by its row's dedupe key, and runs
+inside the unit of work that holds the outbox row's lock, so what it writes to Postgres
+commits together with the row becoming ``done``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from checkout.ports import PaymentProviderError, Services
+from repos.unit_of_work import UnitOfWork
+from schemas.outbox import (
+    Capture,
+    CartClear,
+    CustomerUpsert,
+    ExpireSession,
+    Message,
+    OrderConfirmationEmail,
+    PaymentMetadataSync,
+    Refund,
+    StockMirrorDecrement,
+)
+from schemas.records import OrderRecord, Shop
+from workers import email
+from workers.failures import PermanentJobError
+from workers.queue import job_id_for
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a handler gets: the services, the row's transaction, its shop and dedupe key."""
+
+    services: Services
+    uow: UnitOfWork
+    shop: Shop
+    dedupe_key: str
+
+
+Handler = Callable[[Effect, Any], None]
+HANDLERS: dict[str, tuple[type[Message], Handler]] = {}
+
+
+def handles(model: type[M]) -> Callable[[Callable[[Effect, M], None]], Callable[[Effect, M], None]]:
+    kind = model.model_fields["kind"].default
+
+    def register(fn: Callable[[Effect, M], None]) -> Callable[[Effect, M], None]:
+        HANDLERS[kind] = (model, fn)
+        return fn
+
+    return register
+
+
+def perform(effect: Effect, kind: str, payload: dict[str, Any]) -> None:
+    """Validate the payload against its kind's message model and run the handler."""
+    if kind not in HANDLERS:
+        raise PermanentJobError("unknown_kind")
+    model, handler = HANDLERS[kind]
+    message = model.model_validate(payload)
+    if message.shop_id != effect.shop.id:
+        raise PermanentJobError("shop_mismatch")
+    handler(effect, message)
+
+
+def _order(effect: Effect, order_id: Any, *, lock: bool = False) -> OrderRecord:
+    order = effect.uow.orders.get(order_id, lock=lock)
+    if order is None or order.shop_id != effect.shop.id:
+        raise PermanentJobError("order_not_found")
+    return order
+
+
+@handles(StockMirrorDecrement)
+def decrement_stock_mirror(effect: Effect, msg: StockMirrorDecrement) -> None:
+    units: dict[str, int] = {}
+    for line in msg.lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    effect.services.mirror.decrement_once(effect.shop.id, effect.dedupe_key, units)
+
+
+@handles(PaymentMetadataSync)
+def sync_payment_metadata(effect: Effect, msg: PaymentMetadataSync) -> None:
+    effect.services.payments.update_payment_metadata(
+        effect.shop,
+        msg.payment_intent_id,
+        {"order_reference": msg.order_reference},
+        idempotency_key=effect.dedupe_key,
+    )
+
+
+@handles(Refund)
+def refund(effect: Effect, msg: Refund) -> None:
+    effect.services.payments.refund(
+        effect.shop,
+        msg.payment_intent_id,
+        msg.amount,
+        idempotency_key=effect.dedupe_key,
+        metadata={
+            "shop_id": msg.shop_id,
+            "checkout_id": str(msg.checkout_id),
+            "reason": msg.reason,
+        },
+    )
+    if msg.order_id is not None:
+        effect.uow.orders.record_refund(_order(effect, msg.order_id).id, msg.amount)
+
+
+@handles(Capture)
+def capture(effect: Effect, msg: Capture) -> None:
+    """At the end of the modification window, under the order lock that changes also take:
+    capture what the order is worth now (changes only ever lower it)."""
+    order = _order(effect, msg.order_id, lock=True)
+    if order.status != "authorized":
+        log.info(
+            "capture skipped",
+            extra={"order_ref": order.reference, "order_status": order.status},
+        )
+        return
+    effect.services.payments.capture(
+        effect.shop, msg.payment_intent_id, order.total, idempotency_key=effect.dedupe_key
+    )
+    effect.uow.orders.set_status(order.id, "captured")
+
+
+@handles(ExpireSession)
+def expire_session(effect: Effect, msg: ExpireSession) -> None:
+    """Make a lapsed checkout's session unpayable. Stripe refuses to expire a session that
+    is no longer open (paid or already expired): then there is nothing left to do."""
+    payments = effect.services.payments
+    try:
+        payments.expire_session(effect.shop, msg.session_id)
+    except PaymentProviderError as exc:
+        if exc.transient:
+            raise
+        try:
+            status = payments.retrieve_session(effect.shop, msg.session_id).status
+        except PaymentProviderError as lookup:
+            if lookup.transient or lookup.code != "resource_missing":
+                raise
+            status = None
+        if status == "open":
+            raise
+        log.info("session already closed", extra={"checkout_id": str(msg.checkout_id)})
+
+
+@handles(CustomerUpsert)
+def upsert_customer(effect: Effect, msg: CustomerUpsert) -> None:
+    order = _order(effect, msg.order_id)
+    if not order.customer_email:
+        return
+    effect.services.payments.upsert_customer(
+        effect.shop, order.customer_email, order.customer_name, idempotency_key=effect.dedupe_key
+    )
+
+
+@handles(OrderConfirmationEmail)
+def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None:
+    """Reads the order at send time (its latest lines and address); never writes to it."""
+    order = _order(effect, msg.order_id)
+    if not order.customer_email:
+        log.info("no email address; confirmation skipped", extra={"order_ref": order.reference})
+        return
+    exponent = effect.uow.shops.currency_exponent(order.currency)
+    if exponent is None:
+        raise PermanentJobError("unknown_currency")
+    settings = effect.services.settings
+    message = email.confirmation(
+        effect.shop, order, effect.uow.orders.lines(order.id), exponent, settings, effect.dedupe_key
+    )
+    email.deliver(message, settings, job_id_for(effect.dedupe_key))
+
+
+@handles(CartClear)
+def clear_cart(effect: Effect, msg: CartClear) -> None:
+    effect.services.carts.clear(effect.shop.id, msg.cart_id)

@@ -1,0 +1,22 @@
+"""Prometheus metrics of the worker process: what happened to each outbox job, and holds."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+JOB_OUTCOMES = Counter(
+    "kassa_outbox_jobs_total",
+    "Outbox jobs by kind and outcome (done, retry, dead, skipped)",
+    ["kind", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "kassa_outbox_job_seconds",
+    "Time to perform one outbox job",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+HOLD_TRANSITIONS = Counter(
+    "kassa_hold_transitions_total",
+    "Checkouts whose holds moved to a final state, by state (the reaper counts 'expired')",
+    ["to"],
+)

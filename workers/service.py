@@ -1,0 +1,118 @@
+"""``kassa worker``: an RQ worker on the ``kassa`` queue, with RQ's scheduler (without it
+``Retry`` intervals never fire), plus the periodic hold reaper, sharing one Container.
+
+It is a ``SimpleWorker``: jobs run in this process, so the Container's pools are built
+once and reused; isolation and parallelism come from running more worker processes.
+If Redis goes away the worker waits and starts over instead of exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import redis
+from rq import SimpleWorker
+
+from checkout.reaper import reap
+from kassa.bootstrap import Container
+from repos.unit_of_work import UnitOfWork
+from workers import context
+from workers.metrics import HOLD_TRANSITIONS
+from workers.queue import QUEUE_NAME
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 30
+"""How soon RQ restarts a dead scheduler process and cleans its registries."""
+
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Waits before starting over after consecutive exits of the worker loop (Redis errors)."""
+
+HEALTHY_RUN_SECONDS = 60.0
+"""A worker loop that ran this long before exiting starts the backoff from the beginning."""
+
+
+class KassaWorker(SimpleWorker):
+    max_connection_wait_time = 5.0
+    """RQ's reconnect backoff caps at 60 s by default; a short cap resumes soon after an outage."""
+
+    def __init__(self, *args: Any, on_stop: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_stop = on_stop
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._on_stop()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def reap_now(uow: Callable[[], UnitOfWork]) -> int:
+    released = reap(uow, datetime.now(UTC))
+    if released:
+        HOLD_TRANSITIONS.labels("expired").inc(released)
+        log.info("lapsed holds released", extra={"checkouts": released})
+    return released
+
+
+class PeriodicReaper(threading.Thread):
+    """Runs the reaper every ``interval`` seconds until ``stop`` is set. Every worker
+    process runs one: reaping is idempotent (checkout lock, holds finished once, expire
+    rows deduplicated), so more reapers only mean more frequent, harmless passes."""
+
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], interval: float, stop: threading.Event
+    ) -> None:
+        super().__init__(name="kassa-reaper", daemon=True)
+        self.uow, self.interval, self.stop = uow, interval, stop
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                reap_now(self.uow)
+            except Exception as exc:
+                log.warning("reaper pass failed", extra={"error": type(exc).__name__})
+
+
+def run_worker(container: Container, *, burst: bool = False, with_reaper: bool = True) -> int:
+    context.install(container)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if with_reaper and not burst:
+        PeriodicReaper(container.uow, container.settings.reaper_interval_seconds, stop).start()
+    failures = 0
+    while not stop.is_set():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        started = time.monotonic()
+        try:
+            worker = KassaWorker(
+                [QUEUE_NAME],
+                connection=container.redis,
+                maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
+                on_stop=stop.set,
+            )
+            worker.work(
+                burst=burst, with_scheduler=True, logging_level=container.settings.log_level
+            )
+        except redis.RedisError as exc:
+            log.warning("worker lost Redis", extra={"error": type(exc).__name__})
+        if burst:
+            break
+        if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+            failures = 0
+        if not stop.is_set():
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+            stop.wait(RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)])
+            failures += 1
+    stop.set()
+    return 0
