@@ -7,11 +7,20 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from prometheus_client import Counter
+
 from repos.base import Repository
 from schemas.records import HoldLine, HoldState, InventoryLevel
 
 Allocation = dict[str, dict[str, int]]
 """location -> sku -> quantity."""
+
+
+HOLD_TRANSITIONS = Counter(
+    "kassa_hold_transitions_total",
+    "Holds placed (active), committed, released or expired, counted where they change",
+    ["to"],
+)
 
 
 class StockChanged(RuntimeError):
@@ -111,6 +120,7 @@ class InventoryRepository(Repository):
                     "INSERT INTO inventory_hold_lines (hold_id, sku, quantity) VALUES (%s, %s, %s)",
                     (hold["id"], sku, qty),
                 )
+            HOLD_TRANSITIONS.labels(state).inc()
 
     def holds(self, checkout_id: UUID) -> list[HoldLine]:
         return self._all(
@@ -140,6 +150,7 @@ class InventoryRepository(Repository):
             (to, checkout_id),
         )
         sold = "on_hand = on_hand - %(q)s, " if to == "committed" else ""
+        HOLD_TRANSITIONS.labels(to).inc(len({h.hold_id for h in active}))
         for h in active:
             self.conn.execute(
                 f"UPDATE inventory_levels SET {sold}reserved = reserved - %(q)s"  # noqa: S608

@@ -15,8 +15,3 @@ JOB_SECONDS = Histogram(
     ["kind"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-HOLD_TRANSITIONS = Counter(
-    "kassa_hold_transitions_total",
-    "Checkouts whose holds moved to a final state, by state (the reaper counts 'expired')",
-    ["to"],
-)

@@ -24,7 +24,6 @@ from checkout.reaper import reap
 from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from workers import context
-from workers.metrics import HOLD_TRANSITIONS
 from workers.queue import QUEUE_NAME
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,6 @@ class KassaWorker(SimpleWorker):
 def reap_now(uow: Callable[[], UnitOfWork]) -> int:
     released = reap(uow, datetime.now(UTC))
     if released:
-        HOLD_TRANSITIONS.labels("expired").inc(released)
         log.info("lapsed holds released", extra={"checkouts": released})
     return released
 

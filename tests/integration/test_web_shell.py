@@ -64,6 +64,7 @@ def test_metrics_and_openapi(client: Any) -> None:
     client.get("/healthz")
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "kassa_http_requests_total" in metrics
+    assert "kassa_hold_transitions_total" in metrics and "kassa_webhooks_total" in metrics
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.1")
     assert "/readyz" in spec["paths"]
