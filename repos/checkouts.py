@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -52,14 +51,6 @@ class CheckoutRepository(Repository):
             CheckoutRecord, sql + (" FOR UPDATE" if lock else ""), (shop_id, checkout_id)
         )
 
-    def by_session(
-        self, shop_id: str, session_id: str, *, lock: bool = False
-    ) -> CheckoutRecord | None:
-        sql = "SELECT * FROM checkouts WHERE shop_id = %s AND stripe_session_id = %s"
-        return self._one(
-            CheckoutRecord, sql + (" FOR UPDATE" if lock else ""), (shop_id, session_id)
-        )
-
     def attach_session(self, checkout_id: UUID, session_id: str, url: str | None) -> None:
         self.conn.execute(
             """
@@ -75,23 +66,6 @@ class CheckoutRepository(Repository):
             "UPDATE checkouts SET state = %s, updated_at = now() WHERE id = %s",
             (state, checkout_id),
         )
-
-    def lapsed(self, now: datetime, limit: int = 100) -> list[CheckoutRecord]:
-        """Open or pending checkouts past expiry, locked; concurrent reapers skip each other's rows."""
-        return self._all(
-            CheckoutRecord,
-            """
-            SELECT * FROM checkouts WHERE state IN ('pending', 'open') AND expires_at < %s
-            ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
-            """,
-            (now, limit),
-        )
-
-    def count(self, shop_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) AS n FROM checkouts WHERE shop_id = %s", (shop_id,)
-        ).fetchone()
-        return int(row["n"]) if row else 0
 
     def open_sessions(self, shop_id: str, limit: int = 500) -> list[CheckoutRecord]:
         """Checkouts still waiting for payment that have a Stripe session (for reconcile)."""

@@ -18,9 +18,3 @@ class StripeEventRepository(Repository):
             (event_id, shop_id, event_type),
         ).fetchone()
         return row is not None
-
-    def count(self, shop_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) AS n FROM stripe_events WHERE shop_id = %s", (shop_id,)
-        ).fetchone()
-        return int(row["n"]) if row else 0

@@ -88,18 +88,6 @@ class OrderRepository(Repository):
             (amount, order_id),
         )
 
-    def count(self, shop_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) AS n FROM orders WHERE shop_id = %s", (shop_id,)
-        ).fetchone()
-        return int(row["n"]) if row else 0
-
-    def session_ids(self, shop_id: str) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT stripe_checkout_session_id FROM orders WHERE shop_id = %s", (shop_id,)
-        ).fetchall()
-        return {r["stripe_checkout_session_id"] for r in rows}
-
     def get(self, order_id: UUID, *, lock: bool = False) -> OrderRecord | None:
         """One order by id; ``lock`` takes the order row lock that capture and changes share."""
         sql = "SELECT * FROM orders WHERE id = %s"
