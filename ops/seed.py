@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from repos.unit_of_work import UnitOfWork
 from schemas.records import Coupon, InventoryLevel, Product, ShippingOption, Shop
 from schemas.settings import Settings
@@ -51,7 +53,7 @@ def seed_shop(
     *,
     currency: str = "usd",
     name: str = "Kassa Demo Shop",
-    capture_mode: str = "immediate",
+    capture_mode: Literal["immediate", "delayed"] = "immediate",
     stripe_api_key: str | None = None,
 ) -> None:
     """Create or refresh a shop and its catalog; stock is set only where none exists yet, so
@@ -67,7 +69,7 @@ def seed_shop(
             stripe_webhook_secret=settings.stripe_webhook_secret,
             storefront_url=settings.public_url,
             hold_ttl_seconds=3600,
-            capture_mode=capture_mode,  # type: ignore[arg-type]
+            capture_mode=capture_mode,
             capture_window_seconds=3600,
             checkout_rate_limit=None,
         )
