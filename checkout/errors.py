@@ -8,6 +8,7 @@ from typing import Any
 class KassaError(Exception):
     code = "error"
     message = "Something went wrong."
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, details: Any = None) -> None:
         super().__init__(message or self.message)
@@ -67,6 +68,12 @@ class IdempotencyKeyReused(KassaError):
 
 class OutOfStock(KassaError):
     code, message = "out_of_stock", "Some items are not available in the requested quantity."
+
+
+class CheckoutInProgress(KassaError):
+    code = "checkout_in_progress"
+    message = "This checkout is still being created; retry in a moment."
+    retry_after = 1
 
 
 class CheckoutNotFound(KassaError):

@@ -16,6 +16,7 @@ import backoff
 
 from checkout.allocation import allocate
 from checkout.errors import (
+    CheckoutInProgress,
     EmptyCart,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
@@ -210,7 +211,7 @@ def start_checkout(
             _audit_client_prices(uow, shop, data, priced)
     nonce = checkout_nonce(services.settings.secret_key, checkout.id)
     if checkout.stripe_session_id is None and checkout.state == "pending":
-        session = _create_session(services, shop, checkout, data.customer_email)
+        session = _create_session(services, shop, checkout, data.customer_email, owner=created)
         checkout = checkout.model_copy(
             update={"stripe_session_id": session.id, "stripe_session_url": session.url}
         )
@@ -233,8 +234,19 @@ def start_checkout(
 
 
 def _create_session(
-    services: Services, shop: Shop, checkout: CheckoutRecord, customer_email: str | None
+    services: Services,
+    shop: Shop,
+    checkout: CheckoutRecord,
+    customer_email: str | None,
+    *,
+    owner: bool,
 ) -> CheckoutSession:
+    """Ask Stripe for the checkout's session (the same key from every request of the intent).
+
+    Only the request that created the checkout may give up on it. A twin that runs out of
+    patience while the owner's call to a slow Stripe is still in flight must not release
+    stock the owner is about to hand out with a payable session: it asks to be retried.
+    """
     config = session_config(shop, checkout, customer_email)
 
     @backoff.on_exception(
@@ -252,6 +264,8 @@ def _create_session(
     try:
         session = create()
     except PaymentProviderError as exc:
+        if not owner:
+            raise CheckoutInProgress() from exc
         log.warning(
             "stripe session failed; releasing hold",
             extra={

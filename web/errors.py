@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from checkout import errors as e
+from web.limits import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ STATUS: dict[type[e.KassaError], int] = {
     e.IdempotencyKeyReused: 422,
     e.OutOfStock: 409,
     e.CheckoutNotFound: 404,
+    e.CheckoutInProgress: 409,
     e.OrderNotFound: 404,
     e.PaymentProviderUnavailable: 503,
     e.StockUnavailable: 503,
@@ -69,7 +71,10 @@ def status_for(exc: e.KassaError) -> int:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(e.KassaError)
     def kassa_error(exc: e.KassaError) -> Response:
-        return error_response(status_for(exc), exc.code, exc.message, exc.details)
+        resp = error_response(status_for(exc), exc.code, exc.message, exc.details)
+        if exc.retry_after is not None:
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -78,6 +83,8 @@ def register_error_handlers(app: Flask) -> None:
         if status == 429:
             message = "Too many requests; retry after the number of seconds in Retry-After."
         resp = error_response(status, _HTTP_CODES.get(status, "http_error"), message)
+        if status == 429:
+            resp.headers["Retry-After"] = str(retry_after_seconds())
         for header in ("Retry-After", "Allow"):
             if exc.response is not None and header in exc.response.headers:
                 resp.headers[header] = exc.response.headers[header]

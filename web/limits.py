@@ -6,6 +6,8 @@ proxies in front of us may be believed (werkzeug's ProxyFix does the counting).
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, g, request
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -31,9 +33,17 @@ def checkout_limit() -> str:
     )
 
 
+def retry_after_seconds() -> int:
+    """Seconds until the breached limit's window resets (for the 429's Retry-After)."""
+    current = limiter.current_limit
+    return max(1, int(current.reset_at - time.time())) if current else 60
+
+
+# Headers off: flask-limiter would stamp the window's Retry-After on every response of a
+# limited route, including our own 409s that ask for a retry after one second.
 limiter = Limiter(
     key_func=_shop_scoped_ip,
-    headers_enabled=True,
+    headers_enabled=False,
     in_memory_fallback_enabled=True,
     key_prefix="kassa-limits",
 )

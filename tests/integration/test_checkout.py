@@ -354,3 +354,43 @@ def test_inventory_validation_fails_closed(client: Any, container: Container) ->
     finally:
         with container.db.pool.connection() as conn:
             conn.execute("ALTER TABLE inventory_levels_gone RENAME TO inventory_levels")
+
+
+def test_a_twin_never_releases_the_owners_checkout(
+    live_server: str, container: Container, emulator: EmulatorServer
+) -> None:
+    """Stripe is slow: the owner's call is in flight longer than the twin's patience."""
+    container.payments.max_retries = 0
+    container.payments._clients.clear()
+    requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={
+            "method": "POST",
+            "path_prefix": "/v1/checkout/sessions",
+            "slow_seconds": 3,
+            "count": 1,
+        },
+        timeout=5,
+    ).raise_for_status()
+
+    def call(delay: float) -> requests.Response:
+        import time
+
+        time.sleep(delay)
+        return requests.post(
+            f"{live_server}/api/checkout",
+            json={"lines": [{"sku": "MUG-WHITE", "quantity": 1}]},
+            headers={"X-Shop-Id": "demo", "Idempotency-Key": "slow-stripe"},
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        owner, twin = pool.map(call, [0, 0.2])
+    assert owner.status_code == 201
+    assert twin.status_code == 409 and twin.json()["error"]["code"] == "checkout_in_progress"
+    assert twin.headers["Retry-After"] == "1"
+    assert reserved(container, "MUG-WHITE") == 1  # the owner's hold stands
+    assert sql_one(container.settings.database_url, "SELECT state FROM checkouts") == "open"
+    again = call(0)
+    assert again.status_code == 200 and again.json()["session_id"] == owner.json()["session_id"]
+    assert sessions_created(emulator.url) == 1
