@@ -35,13 +35,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
-
-    from web.app import create_app
+    from web.server import serve
 
     configure_logging(Settings().log_level, process="web")
-    c = bootstrap()
-    run_simple(args.host, args.port, create_app(c), threaded=True, use_reloader=False)
+    serve(args.host, args.port, args.workers, args.threads)
     return 0
 
 
@@ -78,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("web", help="serve the HTTP API and storefront")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
     p.set_defaults(func=cmd_web)
 
     outbox_cli.register(sub)
