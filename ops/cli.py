@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from kassa.bootstrap import bootstrap
@@ -35,6 +37,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Metrics of several worker processes must be pooled in files, and prometheus-client
+        # decides that when it is first imported: start again with the directory set.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kassa-metrics-")
+        os.execv(sys.executable, [sys.executable, "-m", "ops.cli", *sys.argv[1:]])
     from web.server import serve
 
     configure_logging(Settings().log_level, process="web")
