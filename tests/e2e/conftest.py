@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from integration.workers.outbox_support import Collect, RelayThread, SmtpSink, WorkerProcess
+from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
 
 from kassa.bootstrap import Container
 from kassa.runtime import free_port
@@ -58,11 +57,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def smtp() -> Iterator[SmtpSink]:
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield SmtpSink(controller.port, handler, controller)
-    controller.stop()
+    sink = SmtpSink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 import requests
 import stripe
-from aiosmtpd.controller import Controller
-from integration.workers.outbox_support import Collect, RelayThread, SmtpSink, WorkerProcess
+from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
 from support import CANARY_CUSTOMER, pay, sql_one, wait_for, webhook_mode
 
 from kassa.bootstrap import Container
 from kassa.logs import configure_logging
-from kassa.runtime import free_port
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings
@@ -38,11 +36,9 @@ CANARIES = [
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield SmtpSink(controller.port, handler, controller)
-    controller.stop()
+    sink = SmtpSink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

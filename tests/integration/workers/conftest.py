@@ -7,11 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from integration.workers.outbox_support import Collect, Orders, RelayThread, SmtpSink, WorkerProcess
+from integration.workers.outbox_support import Orders, RelayThread, SmtpSink, WorkerProcess
 
 from kassa.bootstrap import Container
-from kassa.runtime import free_port
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings
@@ -67,19 +65,16 @@ def relay_thread() -> Iterator[Callable[[Container], RelayThread]]:
 @pytest.fixture
 def smtp_sink() -> Iterator[Callable[..., SmtpSink]]:
     """An aiosmtpd server on 127.0.0.1 that keeps every message it is given."""
-    started: list[Controller] = []
+    started: list[SmtpSink] = []
 
     def start(port: int = 0) -> SmtpSink:
-        handler = Collect()
-        port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        started.append(controller)
-        return SmtpSink(port, handler, controller)
+        sink = SmtpSink.start(port)
+        started.append(sink)
+        return sink
 
     yield start
-    for controller in started:
-        controller.stop()
+    for sink in started:
+        sink.stop()
 
 
 @pytest.fixture(autouse=True)

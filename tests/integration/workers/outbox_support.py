@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from rq import Worker
 
 from kassa.bootstrap import Container
-from kassa.runtime import _die_with_parent
+from kassa.runtime import _die_with_parent, free_port
 from outbox.relay import Relay
 from schemas.outbox import Message
 from schemas.records import (
@@ -195,6 +195,17 @@ class SmtpSink:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.handler.messages
+
+    @classmethod
+    def start(cls, port: int = 0) -> SmtpSink:
+        """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message; ``stop()`` it."""
+        handler = Collect()
+        controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
+        controller.start()
+        return cls(controller.port, handler, controller)
+
+    def stop(self) -> None:
+        self.controller.stop()
 
 
 @dataclass
