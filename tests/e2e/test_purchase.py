@@ -152,7 +152,7 @@ def test_sold_out_before_payment_is_refunded(
     shot("hosted-checkout")
     pg.get_by_role("button", name="Pay", exact=True).click()
     pg.locator('[data-state="stock_conflict"]').wait_for()
-    assert "refunded" in pg.get_by_test_id("status").inner_text()
+    assert "refunded in full" in pg.get_by_test_id("status").inner_text()
     shot("stock-conflict")
     assert db(container, "SELECT status FROM orders") == "stock_conflict"
     assert db(container, "SELECT min(on_hand) FROM inventory_levels") >= 0
