@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,15 @@ import requests
 import stripe
 from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
 from support import CANARY_CUSTOMER, pay, sql_one, wait_for, webhook_mode
+from werkzeug.serving import make_server
 
-from kassa.bootstrap import Container
+from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
+from web.app import create_app
 
 DEMO_KEY = "sk_test_kassa_demo"
 CANARIES = [
@@ -152,3 +155,65 @@ def test_one_purchase_every_effect_once_and_no_pii_in_logs(
     assert "order created" in logs and "webhook handled" in logs and "Job OK" in logs
     for canary in CANARIES:
         assert canary not in logs, f"{canary!r} leaked into a log line"
+
+
+def test_webhook_while_redis_is_down_then_every_effect_once(
+    container: Container, emulator: EmulatorServer, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    """Redis is down when Stripe's webhook arrives: the order is still made (Postgres only),
+    and once Redis is back the relay and a worker complete each side effect once."""
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    local = bootstrap(container.settings.model_copy(update={"redis_url": redis_server.url}))
+    server = make_server("127.0.0.1", 0, create_app(local), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    relay = worker = None
+    try:
+        with local.uow() as uow:
+            seed_shop(uow, "demo", local.settings, stripe_api_key=DEMO_KEY)
+            local.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
+        secret = local.payments.register_webhook(DEMO_KEY, f"{url}/webhooks/stripe/demo")
+        with local.uow() as uow:
+            uow.shops.set_webhook_secret("demo", secret)
+        co = requests.post(
+            f"{url}/api/checkout",
+            json={"lines": [{"sku": "MUG-WHITE", "quantity": 2}]},
+            headers={"X-Shop-Id": "demo", "Idempotency-Key": "redis-down"},
+            timeout=30,
+        ).json()
+        redis_server.stop()
+        pay(emulator.url, co["session_id"])
+        wait_for(lambda: db(container, "SELECT count(*) FROM orders") == 1, timeout=30)
+        completed = [
+            d
+            for d in requests.get(f"{emulator.url}/_emulator/webhooks/deliveries", timeout=5).json()
+            if d["type"] == "checkout.session.completed"
+        ]
+        assert [d["status"] for d in completed] == [200]  # answered 200 on the first delivery
+        assert db(container, "SELECT count(*) FROM outbox WHERE state = 'pending'") == 4
+
+        redis_server.start()  # back on the same port, empty
+        local.mirror.replace(
+            "demo", {"MUG-WHITE": 50}
+        )  # what reconcile would rebuild before the sale
+        worker = WorkerProcess(local.settings, tmp_path / "worker.log").start()
+        worker.wait_ready(local)
+        relay = RelayThread(Relay(local)).start()
+        wait_for(
+            lambda: db(container, "SELECT count(*) FROM outbox WHERE state = 'done'") == 4,
+            timeout=40,
+        )
+        assert local.mirror.levels("demo")["MUG-WHITE"] == 48  # decremented once
+    finally:
+        if relay is not None:
+            relay.stop()
+        if worker is not None:
+            worker.stop()
+        server.shutdown()
+        thread.join(5)
+        local.close()
+        redis_server.stop()
+    assert db(container, "SELECT max(attempts) FROM outbox") == 1
+    assert len(smtp.messages) == 1
