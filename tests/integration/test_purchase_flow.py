@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 
 from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
+from kassa.runtime import EmbeddedRedis
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings
