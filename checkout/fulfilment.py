@@ -24,7 +24,6 @@ from schemas.outbox import (
     Capture,
     CartClear,
     CustomerUpsert,
-    Message,
     OrderConfirmationEmail,
     PaymentMetadataSync,
     Refund,
@@ -56,11 +55,6 @@ def order_token(secret: str, order_id: uuid.UUID) -> str:
 def _reference() -> str:
     alphabet = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
     return "K-" + "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def queue(uow: UnitOfWork, message: Message, dedupe_key: str, at: datetime | None = None) -> None:
-    payload = message.model_dump(mode="json")
-    uow.outbox.add(message.shop_id, payload["kind"], payload, dedupe_key, at)
 
 
 def is_paid(session: CheckoutSession, authorized: bool) -> bool:
@@ -146,8 +140,7 @@ def _pricing_mismatch(
     uow.inventory.finish_holds(shop.id, checkout.id, "released")
     uow.checkouts.set_state(checkout.id, "failed")
     if session.payment_intent and session.amount_total:
-        queue(
-            uow,
+        uow.outbox.add_message(
             Refund(
                 shop_id=shop.id,
                 order_id=None,
@@ -211,8 +204,7 @@ def _create_order(
     uow.checkouts.set_state(checkout.id, "stock_conflict" if conflict else "fulfilled")
     key = f"order-{order_id}"
     if pi:
-        queue(
-            uow,
+        uow.outbox.add_message(
             PaymentMetadataSync(
                 shop_id=shop.id, payment_intent_id=pi, order_reference=order.reference
             ),
@@ -221,8 +213,7 @@ def _create_order(
     if conflict:
         uow.audit.add(shop.id, "stock_conflict", order.reference, {"checkout_id": str(checkout.id)})
         if pi:
-            queue(
-                uow,
+            uow.outbox.add_message(
                 Refund(
                     shop_id=shop.id,
                     order_id=order_id,
@@ -238,8 +229,7 @@ def _create_order(
             extra={"shop_id": shop.id, "order_ref": order.reference},
         )
         return order
-    queue(
-        uow,
+    uow.outbox.add_message(
         StockMirrorDecrement(
             shop_id=shop.id,
             order_reference=order.reference,
@@ -247,14 +237,17 @@ def _create_order(
         ),
         f"{key}-stock",
     )
-    queue(uow, OrderConfirmationEmail(shop_id=shop.id, order_id=order_id), f"{key}-email")
+    uow.outbox.add_message(
+        OrderConfirmationEmail(shop_id=shop.id, order_id=order_id), f"{key}-email"
+    )
     if order.customer_email:
-        queue(uow, CustomerUpsert(shop_id=shop.id, order_id=order_id), f"{key}-customer")
+        uow.outbox.add_message(
+            CustomerUpsert(shop_id=shop.id, order_id=order_id), f"{key}-customer"
+        )
     if checkout.cart_id:
-        queue(uow, CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart")
+        uow.outbox.add_message(CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart")
     if delayed and pi:
-        queue(
-            uow,
+        uow.outbox.add_message(
             Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),
             f"{key}-capture",
             now + timedelta(seconds=shop.capture_window_seconds),

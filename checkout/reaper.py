@@ -51,7 +51,6 @@ def _reap_one(uow: Callable[[], UnitOfWork], shop_id: str, checkout_id: UUID) ->
             message = ExpireSession(
                 shop_id=shop_id, checkout_id=checkout.id, session_id=checkout.stripe_session_id
             )
-            payload = message.model_dump(mode="json")
-            tx.outbox.add(shop_id, message.kind, payload, expire_key(checkout.id))
+            tx.outbox.add_message(message, expire_key(checkout.id))
     log.info("checkout expired", extra={"shop_id": shop_id, "checkout_id": str(checkout.id)})
     return 1 if released else 0

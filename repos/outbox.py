@@ -10,6 +10,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from repos.base import Repository
+from schemas.outbox import Message
 from schemas.records import OutboxRow, OutboxState
 
 
@@ -32,6 +33,13 @@ class OutboxRepository(Repository):
             (shop_id, kind, Jsonb(payload), dedupe_key, available_at),
         ).fetchone()
         return row is not None
+
+    def add_message(
+        self, message: Message, dedupe_key: str, available_at: datetime | None = None
+    ) -> bool:
+        """Queue a typed message (its ``kind`` and shop come from the message itself)."""
+        payload = message.model_dump(mode="json")
+        return self.add(message.shop_id, payload["kind"], payload, dedupe_key, available_at)
 
     def claim_due(self, limit: int) -> list[OutboxRow]:
         """Pending rows whose time has come, marked enqueued; other relays skip them."""

@@ -354,9 +354,8 @@ class Orders:
         return order
 
     def queue(self, message: Message, dedupe_key: str) -> OutboxRow:
-        payload = message.model_dump(mode="json")
         with self.container.uow() as uow:
-            assert uow.outbox.add(message.shop_id, payload["kind"], payload, dedupe_key)
+            assert uow.outbox.add_message(message, dedupe_key)
             row = next(
                 r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key
             )
