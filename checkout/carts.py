@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from checkout.errors import InvalidRequest, UnknownLine, UnknownSku
 from checkout.ports import Services
-from checkout.pricing import variant_of
+from checkout.pricing import total_quantities, variant_of
 from schemas.cart import (
     CartView,
     HydratedLine,
@@ -93,9 +93,7 @@ def validate_inventory(
     services: Services, shop: Shop, request: InventoryRequest
 ) -> InventoryResult:
     """One query for all items. Unknown SKUs count as zero available: never fail open."""
-    wanted: dict[str, int] = {}
-    for item in request.items:
-        wanted[item.sku] = wanted.get(item.sku, 0) + item.quantity
+    wanted = total_quantities((item.sku, item.quantity) for item in request.items)
     with services.uow() as uow:
         available = uow.inventory.availability(shop.id, sorted(wanted))
     items = [

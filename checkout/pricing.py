@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from checkout.errors import CurrencyMismatch, UnknownSku
 from checkout.money import percent_of
 from schemas.checkout import PricedCart
 from schemas.records import Coupon, PricedLine, Product, ShippingOption
+
+
+def total_quantities(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Units wanted per SKU; the same SKU on two lines counts once, summed."""
+    wanted: dict[str, int] = {}
+    for sku, quantity in lines:
+        wanted[sku] = wanted.get(sku, 0) + quantity
+    return wanted
 
 
 def variant_of(product: Product) -> str:

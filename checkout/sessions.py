@@ -26,7 +26,7 @@ from checkout.errors import (
 )
 from checkout.intent import cart_hash, checkout_nonce, hash_secret, intent_key, stripe_key
 from checkout.ports import PaymentProviderError, Services
-from checkout.pricing import price_cart
+from checkout.pricing import price_cart, total_quantities
 from repos.unit_of_work import UnitOfWork
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, PricedCart
@@ -56,15 +56,9 @@ def _quantities(
     shop: Shop, data: CartInput, cart_id: str | None, services: Services
 ) -> dict[str, int]:
     if data.lines is not None:
-        wanted: dict[str, int] = {}
-        for line in data.lines:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-        return wanted
-    if cart_id is None:
-        raise EmptyCart()
-    wanted = {}
-    for cart_line in services.carts.lines(shop.id, cart_id):
-        wanted[cart_line.sku] = wanted.get(cart_line.sku, 0) + cart_line.quantity
+        return total_quantities((line.sku, line.quantity) for line in data.lines)
+    lines = services.carts.lines(shop.id, cart_id) if cart_id else []
+    wanted = total_quantities((line.sku, line.quantity) for line in lines)
     if not wanted:
         raise EmptyCart()
     return wanted

@@ -16,13 +16,16 @@ from checkout.errors import WebhookRejected
 from checkout.fulfilment import fulfil_in, payment_authorized
 from checkout.ports import Services
 from repos.unit_of_work import UnitOfWork
-from schemas.records import Shop
+from schemas.records import CheckoutState, Shop
 from schemas.stripe import CheckoutSession
 
 log = logging.getLogger(__name__)
 
 FULFIL = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
-RELEASE = {"checkout.session.async_payment_failed": "failed", "checkout.session.expired": "expired"}
+RELEASE: dict[str, CheckoutState] = {
+    "checkout.session.async_payment_failed": "failed",
+    "checkout.session.expired": "expired",
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def handle_webhook(
     return WebhookOutcome(event.id, event.type, result)
 
 
-def _release(uow: UnitOfWork, shop: Shop, session: CheckoutSession, state: str) -> str:
+def _release(uow: UnitOfWork, shop: Shop, session: CheckoutSession, state: CheckoutState) -> str:
     """The payment failed or the session expired: give the held units back, once."""
     try:
         checkout_id = uuid.UUID(session.metadata.get("checkout_id", ""))
@@ -90,5 +93,5 @@ def _release(uow: UnitOfWork, shop: Shop, session: CheckoutSession, state: str) 
     if checkout.state not in ("pending", "open"):
         return "already_" + checkout.state
     uow.inventory.finish_holds(shop.id, checkout.id, "released")
-    uow.checkouts.set_state(checkout.id, "failed" if state == "failed" else "expired")
+    uow.checkouts.set_state(checkout.id, state)
     return "released"

@@ -38,6 +38,13 @@ class CatalogRepository(Repository):
             (shop_id, option_id),
         )
 
+    def shipping_options(self, shop_id: str) -> list[ShippingOption]:
+        return self._all(
+            ShippingOption,
+            "SELECT * FROM shipping_options WHERE shop_id = %s AND active ORDER BY amount DESC, id",
+            (shop_id,),
+        )
+
     def coupon(self, shop_id: str, code: str) -> Coupon | None:
         return self._one(
             Coupon,

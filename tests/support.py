@@ -34,6 +34,11 @@ def sql_one(database_url: str, query: str, *params: object) -> Any:
     return row[0] if row else None
 
 
+def db(container: Any, query: str, *params: object) -> Any:
+    """The first column of the first row, read outside the app, as an auditor would."""
+    return sql_one(container.settings.database_url, query, *params)
+
+
 class Storefront:
     """A browser-like client of one shop's API (Flask test client or a requests.Session)."""
 

@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from checkout import errors as e
+from web.csrf import CsrfFailed
 from web.limits import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ STATUS: dict[type[e.KassaError], int] = {
     e.Unauthorized: 401,
     e.WebhookRejected: 400,
     e.NotFound: 404,
+    CsrfFailed: 403,
 }
 
 _HTTP_CODES = {
@@ -60,8 +62,6 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 def status_for(exc: e.KassaError) -> int:
-    if exc.code == "csrf_failed":
-        return 403
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]

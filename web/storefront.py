@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from checkout import carts
@@ -42,7 +42,7 @@ def _shop() -> Shop:
 def _page(template: str, shop: Shop, status: int = 200, **context: Any) -> Response:
     c = container()
     cart_id = read_cart_id(shop.id)
-    count = carts.view_cart(c, shop, cart_id).item_count if cart_id else 0
+    count = sum(line.quantity for line in c.carts.lines(shop.id, cart_id)) if cart_id else 0
     html = render_template(
         template, shop=shop, cart_count=count, csrf_token=csrf_token(), **context
     )
@@ -89,7 +89,7 @@ def add() -> Response:
     except ValueError:
         quantity = 1
     carts.add_item(c, shop, cart_id, sku, quantity)
-    resp = redirect(f"/?added={sku}", 303)
+    resp = redirect(url_for("storefront.index", added=sku), 303)
     set_cart_cookie(resp, shop.id, cart_id, c.settings.cart_ttl_seconds)
     return resp
 
@@ -109,11 +109,7 @@ def update_line(line_key: str) -> Response:
 def _cart_page(shop: Shop, status: int = 200, **context: Any) -> Response:
     c = container()
     with c.uow() as uow:
-        options = [
-            o
-            for o in (uow.catalog.shipping_option(shop.id, oid) for oid in ("standard", "pickup"))
-            if o
-        ]
+        options = uow.catalog.shipping_options(shop.id)
     return _page(
         "cart.html",
         shop,

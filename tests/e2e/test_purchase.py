@@ -8,17 +8,13 @@ from typing import Any
 
 import pytest
 import requests
-from support import emulator_state, sql_one, wait_for
+from support import db, emulator_state, wait_for
 
 from kassa.bootstrap import Container
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.e2e
-
-
-def db(container: Container, query: str, *params: object) -> Any:
-    return sql_one(container.settings.database_url, query, *params)
 
 
 def add_to_cart(page: Any, url: str, sku: str) -> None:

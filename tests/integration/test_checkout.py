@@ -10,6 +10,7 @@ import requests
 from support import Storefront, inject_fault, sessions_created, sql_one
 
 from kassa.bootstrap import Container
+from kassa.stripe_gateway import StripeGateway
 from ops.seed import seed_shop
 from schemas.records import InventoryLevel
 from schemas.settings import Settings
@@ -360,8 +361,7 @@ def test_a_twin_never_releases_the_owners_checkout(
     live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
     """Stripe is slow: the owner's call is in flight longer than the twin's patience."""
-    container.payments.max_retries = 0
-    container.payments._clients.clear()
+    container.payments = StripeGateway(emulator.url, max_retries=0)  # no SDK patience at all
     requests.post(
         f"{emulator.url}/_emulator/faults",
         json={

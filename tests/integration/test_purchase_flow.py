@@ -10,13 +10,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 import stripe
 from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
-from support import CANARY_CUSTOMER, pay, sql_one, wait_for, webhook_mode
+from support import CANARY_CUSTOMER, db, pay, wait_for, webhook_mode
 from werkzeug.serving import make_server
 
 from kassa.bootstrap import Container, bootstrap
@@ -69,10 +68,6 @@ def captured_logs() -> Iterator[io.StringIO]:
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
-
-
-def db(container: Container, query: str, *params: object) -> Any:
-    return sql_one(container.settings.database_url, query, *params)
 
 
 def test_one_purchase_every_effect_once_and_no_pii_in_logs(

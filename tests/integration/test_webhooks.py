@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 import stripe
-from support import CANARY_CUSTOMER, pay, settle, sql_one, wait_for, webhook_mode
+from support import CANARY_CUSTOMER, db, pay, settle, wait_for, webhook_mode
 
 from kassa.bootstrap import Container
 from kassa.runtime import Services
@@ -33,10 +33,6 @@ def shop_secret(container: Container, live_server: str) -> str:
     with container.uow() as uow:
         uow.shops.set_webhook_secret("demo", secret)
     return secret
-
-
-def db(container: Container, query: str, *params: object) -> Any:
-    return sql_one(container.settings.database_url, query, *params)
 
 
 def checkout(
