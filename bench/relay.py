@@ -170,7 +170,7 @@ def registered_workers(stack: Stack) -> int:
 
 
 def start_worker(stack: Stack, index: int) -> None:
-    stack.spawn(f"worker-{index}", "ops.cli", "worker", "--no-reaper")
+    stack.spawn(f"worker-{index}", "ops.cli", "worker", "--no-periodic")
     deadline = time.monotonic() + 30
     while registered_workers(stack) < index + 1:
         stack.check_alive()

@@ -1,8 +1,14 @@
-"""A paid session becomes exactly one order, with every side effect queued, in one transaction.
+"""A paid session becomes exactly one order, or one full refund, in one transaction.
 
 Called from the webhook, from the status endpoint (a webhook that is late or lost) and
-from ``kassa reconcile``: the checkout row lock makes concurrent callers queue, and the
-first one to commit wins; everyone after finds the order and returns it.
+from the periodic reconciliation: the checkout row lock makes concurrent callers queue, and
+the first one to commit wins; everyone after finds the order and returns it.
+
+Fulfilment is total. Whatever state the checkout is in when the money arrives (open,
+expired, released, failed, its hold lapsed with the stock still there or gone), the
+payment ends as one order or one refund. A deterministic error (a bug, a constraint the
+data breaks) must not loop as a 5xx until Stripe gives up: ``fulfil`` settles it as a
+refund with an audit row and a metric; only transient faults propagate, for a retry.
 """
 
 from __future__ import annotations
@@ -15,9 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from prometheus_client import Counter
+
 from checkout.allocation import allocate
 from checkout.errors import OutOfStock
+from checkout.faults import is_transient
 from checkout.intent import hash_secret
+from checkout.lifecycle import release_in
 from checkout.ports import Services
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (
@@ -31,13 +41,32 @@ from schemas.outbox import (
     StockMirrorDecrement,
 )
 from schemas.records import CheckoutRecord, OrderRecord, PaymentRecord, Shop
-from schemas.stripe import CheckoutSession
+from schemas.stripe import CheckoutSession, StripeWebhookPayload
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal[
-    "fulfilled", "existing", "stock_conflict", "pricing_mismatch", "not_paid", "unknown_checkout"
+    "fulfilled",
+    "existing",
+    "stock_conflict",
+    "pricing_mismatch",
+    "not_paid",
+    "unknown_checkout",
+    "refunded",
+    "fulfilment_failed",
+    "duplicate",
 ]
+
+FULFIL_OUTCOMES: frozenset[str] = frozenset(
+    {"fulfilled", "stock_conflict", "pricing_mismatch", "fulfilment_failed"}
+)
+"""Outcomes that settled a payment just now: an order, or the money on its way back."""
+
+FULFILMENT_FAILURES = Counter(
+    "kassa_fulfilment_failures_total",
+    "Paid sessions whose fulfilment failed for good and were settled by a refund",
+    ["error"],
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +123,8 @@ def fulfil_in(
     existing = uow.orders.by_checkout(checkout.id)
     if existing is not None:
         return Fulfilment("existing", existing)
+    if checkout.state == "refunded":
+        return Fulfilment("refunded")
     if not is_paid(session, authorized):
         return Fulfilment("not_paid")
     if (
@@ -107,7 +138,8 @@ def fulfil_in(
 
 
 def _take_stock(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> bool:
-    """Commit the hold; if it lapsed, take the units now if they are still there."""
+    """Commit the hold; if it lapsed (or was released), take the units now if they are still
+    there. The lapsed hold rows stay as history; the new ones are placed beside them."""
     if uow.inventory.finish_holds(shop.id, checkout.id, "committed"):
         return True
     wanted = {line.sku: line.quantity for line in checkout.lines}
@@ -137,25 +169,35 @@ def _pricing_mismatch(
             "session_id": session.id,
         },
     )
-    uow.inventory.finish_holds(shop.id, checkout.id, "released")
-    uow.checkouts.set_state(checkout.id, "failed")
-    if session.payment_intent and session.amount_total:
-        uow.outbox.add_message(
-            Refund(
-                shop_id=shop.id,
-                order_id=None,
-                checkout_id=checkout.id,
-                payment_intent_id=session.payment_intent,
-                amount=session.amount_total,
-                reason="pricing_mismatch",
-            ),
-            f"checkout-{checkout.id}-mismatch-refund",
-        )
+    _refund_checkout_in(uow, checkout, session, "pricing_mismatch")
     log.warning(
         "pricing mismatch; refund queued",
         extra={"shop_id": shop.id, "checkout_id": str(checkout.id)},
     )
     return Fulfilment("pricing_mismatch")
+
+
+def _refund_checkout_in(
+    uow: UnitOfWork,
+    checkout: CheckoutRecord,
+    session: CheckoutSession,
+    reason: Literal["pricing_mismatch", "fulfilment_failed"],
+) -> None:
+    """No order will be made: free the stock, close the checkout, give all the money back
+    (a refund, or a void of an authorization: the refund worker picks)."""
+    release_in(uow, checkout, "refunded")
+    if session.payment_intent and session.amount_total:
+        uow.outbox.add_message(
+            Refund(
+                shop_id=checkout.shop_id,
+                order_id=None,
+                checkout_id=checkout.id,
+                payment_intent_id=session.payment_intent,
+                amount=session.amount_total,
+                reason=reason,
+            ),
+            f"checkout-{checkout.id}-refund",
+        )
 
 
 def _create_order(
@@ -167,6 +209,8 @@ def _create_order(
     authorized: bool,
     conflict: bool,
 ) -> OrderRecord:
+    """The order, its lines and its payment; then its side effects, queued in the same
+    transaction."""
     now = datetime.now(UTC)
     order_id = uuid.uuid4()
     details = session.customer_details
@@ -202,6 +246,15 @@ def _create_order(
         ),
     )
     uow.checkouts.set_state(checkout.id, "stock_conflict" if conflict else "fulfilled")
+    _queue_effects_in(uow, shop, checkout, order, pi)
+    return order
+
+
+def _queue_effects_in(
+    uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord, order: OrderRecord, pi: str | None
+) -> None:
+    """Every side effect of a new order, as outbox rows with dedupe keys."""
+    order_id = order.id
     key = f"order-{order_id}"
     if pi:
         uow.outbox.add_message(
@@ -210,7 +263,7 @@ def _create_order(
             ),
             f"{key}-metadata",
         )
-    if conflict:
+    if order.status == "stock_conflict":
         uow.audit.add(shop.id, "stock_conflict", order.reference, {"checkout_id": str(checkout.id)})
         if pi:
             uow.outbox.add_message(
@@ -228,7 +281,7 @@ def _create_order(
             "stock conflict; refund queued",
             extra={"shop_id": shop.id, "order_ref": order.reference},
         )
-        return order
+        return
     uow.outbox.add_message(
         StockMirrorDecrement(
             shop_id=shop.id,
@@ -246,21 +299,77 @@ def _create_order(
         )
     if checkout.cart_id:
         uow.outbox.add_message(CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart")
-    if delayed and pi:
+    if order.status == "authorized" and pi:
         uow.outbox.add_message(
             Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),
             f"{key}-capture",
-            now + timedelta(seconds=shop.capture_window_seconds),
+            order.created_at + timedelta(seconds=shop.capture_window_seconds),
         )
     log.info(
         "order created",
         extra={"shop_id": shop.id, "order_ref": order.reference, "checkout_id": str(checkout.id)},
     )
-    return order
 
 
-def fulfil_session(services: Services, shop: Shop, session: CheckoutSession) -> Fulfilment:
-    """Fulfil outside a webhook (status page, reconcile): same transaction, same rules."""
-    authorized = payment_authorized(services, shop, session)
+def fulfil(
+    services: Services,
+    shop: Shop,
+    session: CheckoutSession,
+    *,
+    event: StripeWebhookPayload | None = None,
+) -> Fulfilment:
+    """Fulfil in a transaction of its own; with ``event``, record it in the same transaction
+    (a duplicate delivery answers ``duplicate``). Transient faults propagate (the caller
+    answers 5xx, or tries again on its next pass); any other error settles the payment as a
+    refund, so no payment is ever left without an order or its money back."""
+    authorized = False
+    try:
+        authorized = payment_authorized(services, shop, session)
+        with services.uow() as uow:
+            if event is not None and not uow.events.record(event.id, shop.id, event.type):
+                return Fulfilment("duplicate")
+            return fulfil_in(uow, services, shop, session, authorized)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        return _settle_failure(services, shop, session, authorized, exc, event)
+
+
+def _settle_failure(
+    services: Services,
+    shop: Shop,
+    session: CheckoutSession,
+    authorized: bool,
+    error: Exception,
+    event: StripeWebhookPayload | None,
+) -> Fulfilment:
+    """Fulfilment failed for a reason a retry will not change: record it, and give the money
+    back. If this fails too (the database is gone), the error propagates and the caller's
+    retry starts over from the top."""
+    try:
+        checkout_id = uuid.UUID(session.metadata.get("checkout_id") or "")
+    except ValueError:
+        raise error from None
     with services.uow() as uow:
-        return fulfil_in(uow, services, shop, session, authorized)
+        if event is not None:
+            uow.events.record(event.id, shop.id, event.type)
+        checkout = uow.checkouts.get(shop.id, checkout_id, lock=True)
+        if checkout is None:
+            raise error
+        existing = uow.orders.by_checkout(checkout.id)
+        if existing is not None:  # a concurrent delivery made the order meanwhile
+            return Fulfilment("existing", existing)
+        uow.audit.add(
+            shop.id,
+            "fulfilment_failed",
+            str(checkout.id),
+            {"error": type(error).__name__, "session_id": session.id},
+        )
+        if is_paid(session, authorized):  # unpaid: nothing to give back, the checkout stays
+            _refund_checkout_in(uow, checkout, session, "fulfilment_failed")
+    FULFILMENT_FAILURES.labels(type(error).__name__).inc()
+    log.error(
+        "fulfilment failed for good; payment settled by a refund",
+        extra={"shop_id": shop.id, "checkout_id": str(checkout_id), "error": type(error).__name__},
+    )
+    return Fulfilment("fulfilment_failed")

@@ -58,9 +58,17 @@ class PaymentGateway(Protocol):
         self, shop: Shop, email: str, name: str | None, idempotency_key: str
     ) -> str: ...
 
+    def cancel_payment_intent(
+        self, shop: Shop, payment_intent_id: str, idempotency_key: str
+    ) -> None: ...
+
     def verify_webhook(
         self, payload: bytes, signature: str | None, secret: str
     ) -> StripeWebhookPayload: ...
+
+    def list_events(
+        self, shop: Shop, types: list[str], created_gte: int
+    ) -> list[StripeWebhookPayload]: ...
 
 
 class Services(Protocol):

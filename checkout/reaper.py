@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+from checkout.lifecycle import is_live, release_in
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import ExpireSession
 
@@ -41,16 +42,12 @@ def _reap_one(uow: Callable[[], UnitOfWork], shop_id: str, checkout_id: UUID) ->
         checkout = tx.checkouts.get(shop_id, checkout_id, lock=True)
         if checkout is None:
             return 0
-        released = tx.inventory.finish_holds(shop_id, checkout.id, "expired")
-        if checkout.state not in ("pending", "open"):
-            # Paid, failed or already expired: a lapsed hold of such a checkout (if any)
-            # is given back, but its session and state belong to the flow that moved it.
-            return 1 if released else 0
-        tx.checkouts.set_state(checkout.id, "expired")
-        if checkout.stripe_session_id:
+        if not release_in(tx, checkout, "expired", holds="expired"):
+            return 0  # another reaper, or the flow that moved the checkout, was first
+        if is_live(checkout) and checkout.stripe_session_id:
             message = ExpireSession(
                 shop_id=shop_id, checkout_id=checkout.id, session_id=checkout.stripe_session_id
             )
             tx.outbox.add_message(message, expire_key(checkout.id))
     log.info("checkout expired", extra={"shop_id": shop_id, "checkout_id": str(checkout.id)})
-    return 1 if released else 0
+    return 1

@@ -3,23 +3,47 @@
 1. The Redis stock mirror against on-hand units in Postgres, per shop. A repair marks
    every not-yet-done mirror decrement as applied (its sale is already in ``on_hand``)
    and then replaces the mirror, so an in-flight job cannot subtract the sale twice.
-2. Stripe sessions that were paid while we have no order (a webhook lost for good, and
-   no visit to the success page): fulfilled now, through the same fulfilment service.
+2. Stripe's side, whatever state our rows are in: the shop's checkout events since a stored
+   cursor, each one not handled yet processed exactly as its webhook would have been (a
+   webhook lost for good, a payment that settled days after its hold lapsed); and the
+   sessions of live checkouts, asked directly.
+
+The worker runs all of it periodically (``workers.service``); ``kassa reconcile`` runs it
+once, or only reports with ``--dry-run``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
+from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
-from checkout.fulfilment import fulfil_session
+from checkout.errors import WebhookRejected
+from checkout.faults import is_transient
+from checkout.fulfilment import FULFIL_OUTCOMES, fulfil
 from checkout.ports import PaymentProviderError, Services
+from checkout.webhooks import FULFIL, HANDLED, event_session, process_event
 from schemas.outbox import StockMirrorDecrement
+from schemas.records import Shop
+from schemas.stripe import StripeWebhookPayload
 
 log = logging.getLogger(__name__)
 
 DECREMENT_KIND: str = StockMirrorDecrement.model_fields["kind"].default
+
+EVENT_OVERLAP_SECONDS = 600
+"""Each walk starts this far before where the last one ended: an event listed late (Stripe's
+list is eventually consistent) is still seen; the ones seen twice are skipped by id."""
+
+WALK_LEASE_SECONDS = 300
+
+FINDINGS = Counter(
+    "kassa_reconcile_findings_total",
+    "Drift that reconciliation found and repaired: mirror SKUs, paid sessions without orders",
+    ["kind"],
+)
 
 
 class SkuDrift(BaseModel):
@@ -45,6 +69,7 @@ class SessionReport(BaseModel):
 class ReconcileReport(BaseModel):
     mirrors: list[MirrorReport] = Field(default_factory=list)
     sessions_checked: int = 0
+    events_checked: int = 0
     sessions: list[SessionReport] = Field(default_factory=list)
 
     @property
@@ -65,7 +90,19 @@ def reconcile(
             checked, found = reconcile_sessions(services, shop_id, repair=repair)
             report.sessions_checked += checked
             report.sessions += found
+            reported = {s.checkout_id for s in found}
+            checked, found = reconcile_events(services, shop_id, repair=repair)
+            report.events_checked += checked
+            report.sessions += [f for f in found if f.checkout_id not in reported]
     return report
+
+
+def rebuild_mirrors(services: Services) -> None:
+    """Every shop's mirror from Postgres, now (after Redis lost its data)."""
+    with services.uow() as uow:
+        shop_ids = uow.shops.ids()
+    for shop_id in shop_ids:
+        reconcile_mirror(services, shop_id)
 
 
 def reconcile_mirror(services: Services, shop_id: str, *, repair: bool = True) -> MirrorReport:
@@ -81,6 +118,7 @@ def reconcile_mirror(services: Services, shop_id: str, *, repair: bool = True) -
         for key in unmirrored:  # an empty decrement only sets the key's applied marker
             services.mirror.decrement_once(shop_id, key, {})
         services.mirror.replace(shop_id, levels)
+        FINDINGS.labels("mirror_drift").inc(len(drift))
         log.warning(
             "stock mirror repaired", extra={"shop_id": shop_id, "skus": [d.sku for d in drift]}
         )
@@ -113,13 +151,14 @@ def reconcile_sessions(
             if not repair:
                 found.append(entry.model_copy(update={"outcome": "paid_without_order"}))
                 continue
-            result = fulfil_session(services, shop, session)
+            result = fulfil(services, shop, session)
         except PaymentProviderError as exc:
             reason = exc.code or ("transient" if exc.transient else "permanent")
             found.append(entry.model_copy(update={"outcome": f"error:{reason}"}))
             continue
-        if result.outcome == "not_paid":
+        if result.outcome not in FULFIL_OUTCOMES:
             continue
+        FINDINGS.labels("paid_without_order").inc()
         found.append(
             entry.model_copy(
                 update={
@@ -133,3 +172,68 @@ def reconcile_sessions(
             extra={"shop_id": shop_id, "checkout_id": str(checkout.id), "outcome": result.outcome},
         )
     return len(candidates), found
+
+
+def reconcile_events(
+    services: Services, shop_id: str, *, repair: bool = True
+) -> tuple[int, list[SessionReport]]:
+    """Walk the shop's checkout events since its cursor; every event no webhook delivered
+    goes through ``process_event``, the webhook's own code path. Returns how many events
+    were listed and what the unhandled ones led to."""
+    with services.uow() as uow:
+        shop = uow.shops.get(shop_id)
+        start = uow.events.lease_cursor(shop_id, WALK_LEASE_SECONDS) if shop and repair else 0
+    if shop is None or start is None:
+        return 0, []  # another worker is walking this shop's events right now
+    end = start
+    try:
+        events = services.payments.list_events(shop, HANDLED, max(0, start - EVENT_OVERLAP_SECONDS))
+        found, failed_at = _handle_events(services, shop, events, repair=repair)
+        end = min(max([start, *(e.created for e in events)]), failed_at)
+    finally:
+        if repair:
+            with services.uow() as uow:
+                uow.events.release_cursor(shop_id, end)
+    return len(events), found
+
+
+def _handle_events(
+    services: Services, shop: Shop, events: list[StripeWebhookPayload], *, repair: bool
+) -> tuple[list[SessionReport], int]:
+    """Process the unhandled events oldest first; returns the findings and the creation time
+    of the oldest event that failed transiently (the next walk must start there)."""
+    with services.uow() as uow:
+        known = uow.events.known([e.id for e in events])
+    found: list[SessionReport] = []
+    failed_at = sys.maxsize
+    for event in reversed(events):
+        session = event_session(event) if event.id not in known else None
+        if session is None or session.metadata.get("shop_id") != shop.id:
+            continue  # handled already, or another tenant's session on a shared account
+        entry = SessionReport(
+            shop_id=shop.id,
+            checkout_id=session.metadata.get("checkout_id", ""),
+            session_id=session.id,
+            outcome="unhandled_event",
+        )
+        if not repair:
+            if event.type in FULFIL:
+                found.append(entry)
+            continue
+        try:
+            result = process_event(services, shop, event).result
+        except WebhookRejected:
+            continue
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failed_at = min(failed_at, event.created)
+            continue
+        if result in FULFIL_OUTCOMES:
+            FINDINGS.labels("paid_without_order").inc()
+            found.append(entry.model_copy(update={"outcome": result}))
+            log.warning(
+                "unhandled stripe event reconciled",
+                extra={"shop_id": shop.id, "event_id": event.id, "outcome": result},
+            )
+    return found, failed_at

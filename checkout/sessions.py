@@ -25,6 +25,7 @@ from checkout.errors import (
     UnknownShippingOption,
 )
 from checkout.intent import cart_hash, checkout_nonce, hash_secret, intent_key, stripe_key
+from checkout.lifecycle import is_live, release_in
 from checkout.ports import PaymentProviderError, Services
 from checkout.pricing import price_cart, total_quantities
 from repos.unit_of_work import UnitOfWork
@@ -270,9 +271,9 @@ def _create_session(
             },
         )
         with services.uow() as uow:
-            if uow.checkouts.get(shop.id, checkout.id, lock=True) is not None:
-                uow.inventory.finish_holds(shop.id, checkout.id, "released")
-                uow.checkouts.set_state(checkout.id, "failed")
+            locked = uow.checkouts.get(shop.id, checkout.id, lock=True)
+            if locked is not None:
+                release_in(uow, locked, "failed")
         raise PaymentProviderUnavailable() from exc
     with services.uow() as uow:
         uow.checkouts.attach_session(checkout.id, session.id, session.url)
@@ -285,7 +286,7 @@ def cancel_checkout(services: Services, shop: Shop, checkout: CheckoutRecord) ->
     If Stripe will not expire the session because it was completed meanwhile, nothing is
     released: the payment wins and fulfilment proceeds. Returns the checkout's state.
     """
-    if checkout.state not in ("pending", "open"):
+    if not is_live(checkout):
         return checkout.state
     if checkout.stripe_session_id:
         try:
@@ -298,9 +299,7 @@ def cancel_checkout(services: Services, shop: Shop, checkout: CheckoutRecord) ->
                 return checkout.state
     with services.uow() as uow:
         locked = uow.checkouts.get(shop.id, checkout.id, lock=True)
-        if locked is None or locked.state not in ("pending", "open"):
+        if locked is None or not release_in(uow, locked, "expired"):
             return locked.state if locked else checkout.state
-        uow.inventory.finish_holds(shop.id, checkout.id, "released")
-        uow.checkouts.set_state(checkout.id, "expired")
     log.info("checkout cancelled", extra={"shop_id": shop.id, "checkout_id": str(checkout.id)})
     return "expired"

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from checkout.errors import CheckoutNotFound
-from checkout.fulfilment import fulfil_session
+from checkout.fulfilment import fulfil
 from checkout.intent import same_secret
+from checkout.lifecycle import UNSETTLED_STATES
 from checkout.ports import PaymentProviderError, Services
 from schemas.checkout import CheckoutStatus, OrderSummary
 from schemas.records import CheckoutRecord, OrderRecord, Shop
@@ -42,17 +43,18 @@ def owned_checkout(
 def checkout_status(services: Services, shop: Shop, checkout: CheckoutRecord) -> CheckoutStatus:
     """The state, after asking Stripe directly if the session may have been paid without a
     webhook reaching us yet (Stripe's recommended dual path)."""
-    if checkout.state in ("pending", "open") and checkout.stripe_session_id:
+    with services.uow() as uow:
+        order = uow.orders.by_checkout(checkout.id)
+    if order is None and checkout.state in UNSETTLED_STATES and checkout.stripe_session_id:
         try:
             session = services.payments.retrieve_session(shop, checkout.stripe_session_id)
             if session.status == "complete":
-                fulfil_session(services, shop, session)
+                fulfil(services, shop, session)
         except PaymentProviderError:
             pass  # Stripe unreachable: report what we know; the webhook will still come
         with services.uow() as uow:
             checkout = uow.checkouts.get(shop.id, checkout.id) or checkout
-    with services.uow() as uow:
-        order = uow.orders.by_checkout(checkout.id)
+            order = uow.orders.by_checkout(checkout.id)
     state = "open" if checkout.state == "pending" else checkout.state
     summary = order_summary(shop, order, datetime.now(UTC)) if order else None
     return CheckoutStatus(state=state, order=summary, order_id=order.id if order else None)

@@ -1,7 +1,9 @@
-"""Stripe webhooks: verified, deduplicated by event id, checked against the endpoint's shop.
+"""Stripe events: verified (webhooks), deduplicated by event id, checked against the shop.
 
-The event id is recorded inside the same transaction as its effects: if handling fails
-the record rolls back too, and Stripe's retry is processed as if it were the first.
+Webhooks and the periodic walk of Stripe's event list (``checkout.reconcile``) hand events
+to the same ``process_event``. The event id is recorded inside the same transaction as its
+effects: if handling fails the record rolls back too, and Stripe's retry (or the next walk)
+processes it as if it were the first.
 """
 
 from __future__ import annotations
@@ -13,19 +15,21 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from checkout.errors import WebhookRejected
-from checkout.fulfilment import fulfil_in, payment_authorized
+from checkout.fulfilment import fulfil
+from checkout.lifecycle import Released, release_in
 from checkout.ports import Services
 from repos.unit_of_work import UnitOfWork
-from schemas.records import CheckoutState, Shop
-from schemas.stripe import CheckoutSession
+from schemas.records import Shop
+from schemas.stripe import CheckoutSession, StripeWebhookPayload
 
 log = logging.getLogger(__name__)
 
 FULFIL = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
-RELEASE: dict[str, CheckoutState] = {
+RELEASE: dict[str, Released] = {
     "checkout.session.async_payment_failed": "failed",
     "checkout.session.expired": "expired",
 }
+HANDLED = sorted(FULFIL | set(RELEASE))
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,24 @@ def handle_webhook(
     if not shop.stripe_webhook_secret:
         raise WebhookRejected("This shop has no webhook secret configured.")
     event = services.payments.verify_webhook(payload, signature, shop.stripe_webhook_secret)
-    if event.type not in FULFIL and event.type not in RELEASE:
-        return WebhookOutcome(event.id, event.type, "ignored")
+    return process_event(services, shop, event)
+
+
+def event_session(event: StripeWebhookPayload) -> CheckoutSession | None:
+    """The Checkout Session an event is about, if it is one Kassa handles."""
+    if event.type not in HANDLED:
+        return None
     try:
-        session = CheckoutSession.model_validate(event.data.object)
+        return CheckoutSession.model_validate(event.data.object)
     except ValidationError as exc:
         raise WebhookRejected("The event's session could not be read.") from exc
+
+
+def process_event(services: Services, shop: Shop, event: StripeWebhookPayload) -> WebhookOutcome:
+    """Handle one authentic event of ``shop``'s Stripe account."""
+    session = event_session(event)
+    if session is None:
+        return WebhookOutcome(event.id, event.type, "ignored")
     named_shop = session.metadata.get("shop_id")
     if named_shop is None:  # not a session Kassa created (same Stripe account, other use)
         return WebhookOutcome(event.id, event.type, "ignored")
@@ -60,15 +76,15 @@ def handle_webhook(
             )
         log.warning("webhook names another shop", extra={"shop_id": shop.id, "event_id": event.id})
         raise WebhookRejected("The event belongs to another shop.")
-    authorized = event.type in FULFIL and payment_authorized(services, shop, session)
-    with services.uow() as uow:
-        if not uow.events.record(event.id, shop.id, event.type):
-            return WebhookOutcome(event.id, event.type, "duplicate")
-        result: str
-        if event.type in FULFIL:
-            result = fulfil_in(uow, services, shop, session, authorized).outcome
-        else:
-            result = _release(uow, shop, session, RELEASE[event.type])
+    if event.type in FULFIL:
+        result: str = fulfil(services, shop, session, event=event).outcome
+    else:
+        with services.uow() as uow:
+            result = (
+                _release_in(uow, shop, session, RELEASE[event.type])
+                if uow.events.record(event.id, shop.id, event.type)
+                else "duplicate"
+            )
     log.info(
         "webhook handled",
         extra={
@@ -81,7 +97,7 @@ def handle_webhook(
     return WebhookOutcome(event.id, event.type, result)
 
 
-def _release(uow: UnitOfWork, shop: Shop, session: CheckoutSession, state: CheckoutState) -> str:
+def _release_in(uow: UnitOfWork, shop: Shop, session: CheckoutSession, to: Released) -> str:
     """The payment failed or the session expired: give the held units back, once."""
     try:
         checkout_id = uuid.UUID(session.metadata.get("checkout_id", ""))
@@ -90,8 +106,6 @@ def _release(uow: UnitOfWork, shop: Shop, session: CheckoutSession, state: Check
     checkout = uow.checkouts.get(shop.id, checkout_id, lock=True)
     if checkout is None:
         return "unknown_checkout"
-    if checkout.state not in ("pending", "open"):
+    if not release_in(uow, checkout, to):
         return "already_" + checkout.state
-    uow.inventory.finish_holds(shop.id, checkout.id, "released")
-    uow.checkouts.set_state(checkout.id, state)
     return "released"

@@ -154,6 +154,33 @@ class StripeGateway:
         except (ValueError, ValidationError) as exc:
             raise WebhookRejected("The webhook payload could not be read.") from exc
 
+    def list_events(
+        self, shop: Shop, types: list[str], created_gte: int
+    ) -> list[StripeWebhookPayload]:
+        """Events of these types created at or after ``created_gte``, newest first (Stripe's
+        order), every page. Events come over the authenticated API: no signature needed."""
+
+        def fetch() -> list[StripeWebhookPayload]:
+            pages = self.client(shop.stripe_api_key).v1.events.list(
+                params={"types": types, "created": {"gte": created_gte}, "limit": 100}
+            )
+            return [
+                StripeWebhookPayload.model_validate(_plain(event))
+                for event in pages.auto_paging_iter()
+            ]
+
+        return self._call(fetch)
+
+    def cancel_payment_intent(
+        self, shop: Shop, payment_intent_id: str, idempotency_key: str
+    ) -> None:
+        """Void an authorization that will not be captured (the hold on the card is released)."""
+        self._call(
+            lambda: self.client(shop.stripe_api_key).v1.payment_intents.cancel(
+                payment_intent_id, options={"idempotency_key": idempotency_key}
+            )
+        )
+
     def register_webhook(self, api_key: str, url: str) -> str:
         """Create a webhook endpoint and return its signing secret (used by ``kassa dev``)."""
         endpoint = self._call(

@@ -56,7 +56,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     container = _start("worker")
     try:
         _serve_metrics(args.metrics_port)
-        return run_worker(container, burst=args.burst, with_reaper=not args.no_reaper)
+        return run_worker(container, burst=args.burst, periodic=not args.no_periodic)
     finally:
         container.close()
 
@@ -155,7 +155,11 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("worker", help="run outbox jobs (RQ worker with scheduler) and the reaper")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
-    p.add_argument("--no-reaper", action="store_true", help="do not reap lapsed holds")
+    p.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="run jobs only: no periodic reaper or reconciliation",
+    )
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1")
     p.set_defaults(func=cmd_worker)
 

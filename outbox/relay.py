@@ -5,6 +5,10 @@ and enqueues their jobs *inside* the claiming transaction: if Redis refuses, the
 rolls back and the rows stay pending. Rows enqueued long ago and still not done are
 enqueued again unless Redis still holds their job. The loop wakes on ``NOTIFY outbox``
 and polls every ``relay_poll_seconds`` in case a notification was missed.
+
+Each pass first checks a marker key in Redis. If it is gone, Redis restarted without its
+data (or is new): every enqueued row goes back to pending, to be enqueued in this very
+pass, and the stock mirror is rebuilt from Postgres, without waiting for the stale sweep.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from checkout.reconcile import rebuild_mirrors
 from kassa.bootstrap import Container
 from outbox.metrics import OUTBOX_DEPTH, RELAY_ERRORS, RELAY_LAG, RELAYED
 from repos.outbox import OutboxListener
@@ -25,8 +30,12 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
 DEPTH_REFRESH_SECONDS = 10.0
-ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-"""Waits after consecutive failed passes (Postgres or Redis down)."""
+ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+"""Waits after consecutive failed passes (Postgres or Redis down); short, so that a server
+coming back (and a Redis that lost its jobs) is noticed within seconds."""
+
+EPOCH_KEY = "kassa:relay-epoch"
+"""Present while Redis keeps its data; its absence means the jobs it held are gone."""
 
 WAIT_SLICE_SECONDS = 0.5
 """The longest the loop blocks before looking at the stop event again."""
@@ -44,10 +53,21 @@ class Relay:
 
     def run_once(self) -> int:
         """One pass: due rows, then stale ones. Returns how many jobs went to Redis."""
+        self._recover_lost_redis()
         relayed = self._relay_due() + self._requeue_stale()
         if time.monotonic() - self._depth_at >= DEPTH_REFRESH_SECONDS:
             self.refresh_depth()
         return relayed
+
+    def _recover_lost_redis(self) -> None:
+        if self.container.redis.exists(EPOCH_KEY):
+            return  # Redis kept its data
+        with self.container.uow() as uow:
+            requeued = uow.outbox.requeue_enqueued()
+        rebuild_mirrors(self.container)
+        self.container.redis.set(EPOCH_KEY, "1")  # only once recovery is complete
+        RELAYED.labels("redis_lost").inc(requeued)
+        log.warning("redis had no data; jobs and stock mirror restored", extra={"rows": requeued})
 
     def _relay_due(self) -> int:
         with self.container.uow() as uow:

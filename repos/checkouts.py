@@ -24,8 +24,7 @@ class CheckoutRepository(Repository):
                 %(lines)s, %(subtotal)s, %(discount)s, %(shipping)s, %(total)s, %(currency)s,
                 %(shipping_option_id)s, %(coupon_code)s, %(capture_method)s, 'pending',
                 %(expires_at)s, %(nonce_hash)s)
-            ON CONFLICT (shop_id, idempotency_key) WHERE state NOT IN ('failed', 'expired')
-            DO NOTHING
+            ON CONFLICT (shop_id, idempotency_key) WHERE claims_intent DO NOTHING
             RETURNING *
             """,
             {
@@ -38,7 +37,7 @@ class CheckoutRepository(Repository):
         twin = self._one(
             CheckoutRecord,
             """SELECT * FROM checkouts WHERE shop_id = %s AND idempotency_key = %s
-               AND state NOT IN ('failed', 'expired')""",
+               AND claims_intent""",
             (record.shop_id, record.idempotency_key),
         )
         if twin is None:  # the twin failed between our insert and select: insert again
@@ -62,9 +61,16 @@ class CheckoutRepository(Repository):
         )
 
     def set_state(self, checkout_id: UUID, state: CheckoutState) -> None:
+        """A checkout that failed, expired or was refunded gives up its intent for good, so a
+        new attempt at the same cart may start; a late payment that revives it later does not
+        take the intent back from that attempt."""
         self.conn.execute(
-            "UPDATE checkouts SET state = %s, updated_at = now() WHERE id = %s",
-            (state, checkout_id),
+            """
+            UPDATE checkouts SET state = %(state)s, updated_at = now(),
+                claims_intent = claims_intent AND %(state)s NOT IN ('failed', 'expired', 'refunded')
+            WHERE id = %(id)s
+            """,
+            {"state": state, "id": checkout_id},
         )
 
     def open_sessions(self, shop_id: str, limit: int = 500) -> list[CheckoutRecord]:

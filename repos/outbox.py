@@ -70,6 +70,14 @@ class OutboxRepository(Repository):
             (older_than_seconds, limit),
         )
 
+    def requeue_enqueued(self) -> int:
+        """Every enqueued row back to pending, to be enqueued again now: Redis lost its jobs.
+        A job that survived anyway finds its row done (or locked) and skips."""
+        cur = self.conn.execute(
+            "UPDATE outbox SET state = 'pending', enqueued_at = NULL WHERE state = 'enqueued'"
+        )
+        return cur.rowcount
+
     def lock(self, row_id: int) -> OutboxRow | None:
         return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (row_id,))
 

@@ -1,7 +1,8 @@
 """The Redis stock mirror: a fast, disposable copy of on-hand units per SKU.
 
 Postgres stays the truth; the mirror is applied once per dedupe key (a Lua script
-makes check-and-apply atomic) and ``kassa reconcile`` rebuilds it from Postgres.
+makes check-and-apply atomic) and reconciliation rebuilds it from Postgres (periodically,
+and at once when the relay notices that Redis lost its data).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import redis
 
 _APPLY_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local lines = cjson.decode(ARGV[2])
 for sku, qty in pairs(lines) do redis.call('HINCRBY', KEYS[1], sku, -qty) end
 return 1
@@ -30,7 +32,11 @@ class StockMirror:
         return f"kassa:{{{shop_id}}}:stock"
 
     def decrement_once(self, shop_id: str, dedupe_key: str, lines: dict[str, int]) -> bool:
-        """Apply the decrement if this dedupe key was never applied; True if applied now."""
+        """Apply the decrement if this dedupe key was never applied; True if applied now.
+
+        A shop without a mirror (Redis lost its data, or it was never built) only gets the
+        key marked: subtracting from nothing would invent negative stock, and the rebuild
+        from Postgres that follows already counts this sale."""
         applied = self._apply(
             keys=[self._key(shop_id), f"kassa:{{{shop_id}}}:mirror-applied:{dedupe_key}"],
             args=[APPLIED_TTL_SECONDS, json.dumps(lines)],

@@ -41,7 +41,7 @@ class OrderSummary(BaseModel):
 
 
 class CheckoutStatus(BaseModel):
-    state: Literal["open", "paid", "fulfilled", "stock_conflict", "failed", "expired"]
+    state: Literal["open", "paid", "fulfilled", "stock_conflict", "failed", "expired", "refunded"]
     order: OrderSummary | None
     order_id: UUID | None = Field(default=None, exclude=True)
 

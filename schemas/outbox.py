@@ -43,7 +43,13 @@ class Refund(Message):
     checkout_id: UUID
     payment_intent_id: str
     amount: MinorUnits
-    reason: Literal["stock_conflict", "pricing_mismatch", "requested_by_customer", "duplicate"]
+    reason: Literal[
+        "stock_conflict",
+        "pricing_mismatch",
+        "fulfilment_failed",
+        "requested_by_customer",
+        "duplicate",
+    ]
 
 
 class Capture(Message):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.money import MinorUnits
 
 CheckoutState = Literal[
-    "pending", "open", "paid", "fulfilled", "stock_conflict", "failed", "expired"
+    "pending", "open", "fulfilled", "stock_conflict", "failed", "expired", "refunded"
 ]
 HoldState = Literal["active", "committed", "released", "expired"]
 OrderStatus = Literal["paid", "authorized", "stock_conflict", "captured", "cancelled", "refunded"]

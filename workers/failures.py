@@ -7,10 +7,7 @@ from __future__ import annotations
 import re
 import smtplib
 
-import psycopg
-import psycopg_pool
 import pydantic
-import redis
 
 from checkout.ports import PaymentProviderError
 
@@ -32,26 +29,6 @@ class RetryLater(Exception):
 
 
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,60}")
-
-_BLIPS: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    redis.ConnectionError,
-    redis.TimeoutError,
-    smtplib.SMTPServerDisconnected,
-    smtplib.SMTPConnectError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying soon, in-process: a connection blip or a provider's temporary fault."""
-    if isinstance(exc, PaymentProviderError):
-        return exc.transient
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    return isinstance(exc, _BLIPS)
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -94,7 +94,20 @@ def sync_payment_metadata(effect: Effect, msg: PaymentMetadataSync) -> None:
 
 @handles(Refund)
 def refund(effect: Effect, msg: Refund) -> None:
-    effect.services.payments.refund(
+    """Give the money back. An authorization that was never captured (delayed capture) is
+    voided instead, since Stripe refunds only captured charges; a retry after the void finds
+    the intent ``canceled`` and has nothing left to do."""
+    payments = effect.services.payments
+    status = payments.retrieve_payment_intent(effect.shop, msg.payment_intent_id).status
+    if status in ("requires_capture", "canceled"):
+        if status == "requires_capture":
+            payments.cancel_payment_intent(
+                effect.shop, msg.payment_intent_id, idempotency_key=effect.dedupe_key
+            )
+        if msg.order_id is not None:
+            effect.uow.orders.record_refund(_order(effect, msg.order_id).id, msg.amount)
+        return
+    payments.refund(
         effect.shop,
         msg.payment_intent_id,
         msg.amount,

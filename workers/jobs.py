@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 import backoff
 
+from checkout.faults import is_transient
 from checkout.ports import Services
 from workers import context, handlers
-from workers.failures import PermanentJobError, RetryLater, error_code, is_permanent, is_transient
+from workers.failures import PermanentJobError, RetryLater, error_code, is_permanent
 from workers.metrics import JOB_OUTCOMES, JOB_SECONDS
 from workers.retry import IN_PROCESS_FACTOR_SECONDS, IN_PROCESS_MAX_SECONDS, IN_PROCESS_TRIES
 

@@ -1,5 +1,6 @@
 """``kassa worker``: an RQ worker on the ``kassa`` queue, with RQ's scheduler (without it
-``Retry`` intervals never fire), plus the periodic hold reaper, sharing one Container.
+``Retry`` intervals never fire), plus the periodic hold reaper and reconciliation (stock
+mirror against Postgres, Stripe's events and sessions against orders), sharing one Container.
 
 It is a ``SimpleWorker``: jobs run in this process, so the Container's pools are built
 once and reused; isolation and parallelism come from running more worker processes.
@@ -8,6 +9,7 @@ If Redis goes away the worker waits and starts over instead of exiting.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -21,6 +23,7 @@ import redis
 from rq import SimpleWorker
 
 from checkout.reaper import reap
+from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from workers import context
@@ -58,34 +61,40 @@ def reap_now(uow: Callable[[], UnitOfWork]) -> int:
     return released
 
 
-class PeriodicReaper(threading.Thread):
-    """Runs the reaper every ``interval`` seconds until ``stop`` is set. Every worker
-    process runs one: reaping is idempotent (checkout lock, holds finished once, expire
-    rows deduplicated), so more reapers only mean more frequent, harmless passes."""
+class Periodic(threading.Thread):
+    """Runs ``task`` every ``interval`` seconds until ``stop`` is set. Every worker process
+    runs the reaper and the reconciler this way: both are idempotent (checkout locks, holds
+    finished once, deduplicated outbox rows, event ids, a lease on each shop's event walk),
+    so more workers only mean more frequent, harmless passes."""
 
     def __init__(
-        self, uow: Callable[[], UnitOfWork], interval: float, stop: threading.Event
+        self, name: str, task: Callable[[], object], interval: float, stop: threading.Event
     ) -> None:
-        super().__init__(name="kassa-reaper", daemon=True)
-        self.uow, self.interval, self.stop = uow, interval, stop
+        super().__init__(name=f"kassa-{name}", daemon=True)
+        self.task, self.interval, self.stop = task, interval, stop
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
             try:
-                reap_now(self.uow)
+                self.task()
             except Exception as exc:
-                log.warning("reaper pass failed", extra={"error": type(exc).__name__})
+                log.warning(f"{self.name} pass failed", extra={"error": type(exc).__name__})
 
 
-def run_worker(container: Container, *, burst: bool = False, with_reaper: bool = True) -> int:
+def run_worker(container: Container, *, burst: bool = False, periodic: bool = True) -> int:
     context.install(container)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    if with_reaper and not burst:
-        PeriodicReaper(container.uow, container.settings.reaper_interval_seconds, stop).start()
+    if periodic and not burst:
+        settings = container.settings
+        reaper = functools.partial(reap_now, container.uow)
+        Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
+        Periodic(
+            "reconciler", lambda: reconcile(container), settings.reconcile_interval_seconds, stop
+        ).start()
     failures = 0
     while not stop.is_set():
         signal.signal(signal.SIGTERM, on_signal)

@@ -24,9 +24,9 @@ def insert_checkout(conn: psycopg.Connection, key: str, state: str = "open") -> 
     cid = uuid.uuid4()
     conn.execute(
         """INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, lines, subtotal, total,
-           currency, state, expires_at, nonce_hash)
-           VALUES (%s, 'demo', %s, 'h', '[]', 100, 100, 'usd', %s, now(), 'n')""",
-        (cid, key, state),
+           currency, state, expires_at, nonce_hash, claims_intent)
+           VALUES (%s, 'demo', %s, 'h', '[]', 100, 100, 'usd', %s, now(), 'n', %s)""",
+        (cid, key, state, state not in ("failed", "expired", "refunded")),
     )
     return cid
 
@@ -49,6 +49,27 @@ def test_one_live_checkout_per_idempotency_key(conn: psycopg.Connection) -> None
         insert_checkout(conn, "k1")
     insert_checkout(conn, "k2", state="failed")
     insert_checkout(conn, "k2")  # a failed attempt frees the intent
+
+
+def test_a_late_payment_does_not_take_the_intent_back(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    lapsed = insert_checkout(conn, "k3", state="expired")
+    insert_checkout(conn, "k3")  # the customer tried again
+    conn.execute("UPDATE checkouts SET state = 'fulfilled' WHERE id = %s", (lapsed,))
+
+
+@pytest.mark.parametrize("state, claims", [("open", False), ("expired", True)])
+def test_the_intent_claim_follows_the_state(
+    conn: psycopg.Connection,  # type: ignore[type-arg]
+    state: str,
+    claims: bool,
+) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation, match="checkouts_intent_claim"):
+        conn.execute(
+            """INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, lines, subtotal,
+               total, currency, state, expires_at, nonce_hash, claims_intent)
+               VALUES (%s, 'demo', 'k4', 'h', '[]', 100, 100, 'usd', %s, now(), 'n', %s)""",
+            (uuid.uuid4(), state, claims),
+        )
 
 
 def insert_order(conn: psycopg.Connection, checkout_id: uuid.UUID, session: str, ref: str) -> None:  # type: ignore[type-arg]

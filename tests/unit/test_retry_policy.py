@@ -9,9 +9,10 @@ import pydantic
 import pytest
 import redis
 
+from checkout.faults import is_transient
 from checkout.ports import PaymentProviderError
 from schemas.settings import Settings
-from workers.failures import PermanentJobError, error_code, is_permanent, is_transient
+from workers.failures import PermanentJobError, error_code, is_permanent
 from workers.queue import job_id_for
 from workers.retry import JITTER, MAX_RETRY_INTERVAL_SECONDS, retry_for, retry_intervals
 

@@ -17,7 +17,7 @@ from integration.workers.outbox_support import (
 )
 from rq.registry import StartedJobRegistry
 
-from checkout.fulfilment import fulfil_session
+from checkout.fulfilment import fulfil
 from kassa.bootstrap import Container
 from schemas.outbox import Capture, CustomerUpsert, Refund
 from schemas.records import Shop
@@ -68,7 +68,7 @@ def test_every_effect_of_a_fulfilled_order_happens_once(
 ) -> None:
     container.mirror.replace("demo", {"MUG-WHITE": 50})
     session = paid_session(container, orders, emulator)
-    result = fulfil_session(container, shop(container), session)
+    result = fulfil(container, shop(container), session)
     assert result.outcome == "fulfilled" and result.order is not None
     order = result.order
     with container.uow() as uow:
