@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import requests
+import stripe
 
 
 def emulator_state(emulator_url: str) -> dict[str, Any]:
@@ -65,6 +69,65 @@ class Storefront:
 
     def status(self, checkout_id: str) -> Any:
         return self.client.get(f"/api/checkout/{checkout_id}/status", headers=self.headers)
+
+
+def api_checkout(
+    live_server: str, sku: str = "MUG-WHITE", quantity: int = 2, key: str = "k1"
+) -> dict[str, Any]:
+    resp = requests.post(
+        f"{live_server}/api/checkout",
+        json={"lines": [{"sku": sku, "quantity": quantity}]},
+        headers={"X-Shop-Id": "demo", "Idempotency-Key": key},
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def signed_post(
+    live_server: str, secret: str, event: dict[str, Any], shop: str = "demo"
+) -> requests.Response:
+    payload = json.dumps(event)
+    header = (
+        stripe.WebhookSignature.generate_signature_header(payload, secret)
+        if secret
+        else "t=1,v1=00"
+    )  # type: ignore[attr-defined]
+    return requests.post(
+        f"{live_server}/webhooks/stripe/{shop}",
+        data=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+def session_event(
+    session: dict[str, Any],
+    event_type: str = "checkout.session.completed",
+    event_id: str = "evt_test_1",
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {"object": session},
+    }
+
+
+def lapse(container: Any, checkout_id: str) -> None:
+    """The hold runs out and the reaper passes, as it would an hour after the checkout."""
+    with container.uow() as uow:
+        uow.conn.execute(
+            "UPDATE inventory_holds SET expires_at = now() - interval '1 minute'"
+            " WHERE checkout_id = %s",
+            (checkout_id,),
+        )
+    from checkout.reaper import reap
+
+    assert reap(container.uow, datetime.now(UTC)) == 1
+    assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout_id) == "expired"
 
 
 CANARY_CUSTOMER = {

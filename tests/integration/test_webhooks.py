@@ -7,10 +7,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 import stripe
-from support import CANARY_CUSTOMER, db, pay, settle, wait_for, webhook_mode
+from support import (
+    CANARY_CUSTOMER,
+    api_checkout,
+    db,
+    pay,
+    session_event,
+    settle,
+    signed_post,
+    wait_for,
+    webhook_mode,
+)
 
 from kassa.bootstrap import Container
 from kassa.runtime import Services
@@ -21,73 +30,14 @@ from stripe_emulator.server import EmulatorServer
 DEMO_KEY = "sk_test_kassa_demo"
 
 
-@pytest.fixture
-def shop_secret(container: Container, live_server: str) -> str:
-    """Both shops seeded; demo's webhook endpoint registered with the emulator, as `kassa dev` does."""
-    with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY)
-        seed_shop(
-            uow, "tokyo", container.settings, currency="jpy", stripe_api_key="sk_test_kassa_tokyo"
-        )
-    secret = container.payments.register_webhook(DEMO_KEY, f"{live_server}/webhooks/stripe/demo")
-    with container.uow() as uow:
-        uow.shops.set_webhook_secret("demo", secret)
-    return secret
-
-
-def checkout(
-    live_server: str, sku: str = "MUG-WHITE", quantity: int = 2, key: str = "k1"
-) -> dict[str, Any]:
-    resp = requests.post(
-        f"{live_server}/api/checkout",
-        json={"lines": [{"sku": sku, "quantity": quantity}]},
-        headers={"X-Shop-Id": "demo", "Idempotency-Key": key},
-        timeout=30,
-    )
-    assert resp.status_code == 201, resp.text
-    body: dict[str, Any] = resp.json()
-    return body
-
-
 def orders(container: Container) -> int:
     return int(db(container, "SELECT count(*) FROM orders"))
-
-
-def signed_post(
-    live_server: str, secret: str, event: dict[str, Any], shop: str = "demo"
-) -> requests.Response:
-    payload = json.dumps(event)
-    header = (
-        stripe.WebhookSignature.generate_signature_header(payload, secret)
-        if secret
-        else "t=1,v1=00"
-    )  # type: ignore[attr-defined]
-    return requests.post(
-        f"{live_server}/webhooks/stripe/{shop}",
-        data=payload,
-        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        timeout=10,
-    )
-
-
-def session_event(
-    session: dict[str, Any],
-    event_type: str = "checkout.session.completed",
-    event_id: str = "evt_test_1",
-) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "object": "event",
-        "type": event_type,
-        "created": int(time.time()),
-        "data": {"object": session},
-    }
 
 
 def test_paid_session_becomes_one_order(
     shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     pay(emulator.url, co["session_id"])
     wait_for(lambda: orders(container) == 1)
     assert db(container, "SELECT status FROM orders") == "paid"
@@ -108,7 +58,7 @@ def test_duplicate_and_concurrent_deliveries_make_one_order(
     shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
     webhook_mode(emulator.url, duplicate=5, shuffle=True)
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     pay(emulator.url, co["session_id"])
     wait_for(lambda: db(container, "SELECT count(*) FROM stripe_events") >= 1)
     time.sleep(1.0)  # let all five deliveries land
@@ -183,7 +133,7 @@ def test_event_for_another_shop_is_rejected_and_audited(
 def test_amount_mismatch_refunds_instead_of_fulfilling(
     shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     session = {
         "id": co["session_id"],
         "object": "checkout.session",
@@ -208,7 +158,7 @@ def test_amount_mismatch_refunds_instead_of_fulfilling(
 def test_unpaid_completion_waits_for_async_success(
     shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     pay(emulator.url, co["session_id"], outcome="async_pending")
     wait_for(lambda: db(container, "SELECT count(*) FROM stripe_events") == 1)
     assert orders(container) == 0
@@ -220,7 +170,7 @@ def test_unpaid_completion_waits_for_async_success(
 def test_async_failure_and_expiry_release_the_hold(
     shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
-    failed = checkout(live_server, key="f1")
+    failed = api_checkout(live_server, key="f1")
     pay(emulator.url, failed["session_id"], outcome="async_pending")
     settle(emulator.url, failed["session_id"], "failed")
     wait_for(
@@ -229,7 +179,7 @@ def test_async_failure_and_expiry_release_the_hold(
             == "failed"
         )
     )
-    expired = checkout(live_server, key="e1")
+    expired = api_checkout(live_server, key="e1")
     requests.post(
         f"{emulator.url}/_emulator/clock/advance", json={"seconds": 2 * 3600}, timeout=5
     ).raise_for_status()
@@ -251,7 +201,7 @@ def test_sold_out_between_session_and_payment(
             "demo",
             InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=1, reserved=0),
         )
-    co = checkout(live_server, sku="POSTER-A2", quantity=1, key="p1")
+    co = api_checkout(live_server, sku="POSTER-A2", quantity=1, key="p1")
     with container.uow() as uow:  # the hold lapses (reaped) and someone else buys the last one
         uow.inventory.finish_holds("demo", __import__("uuid").UUID(co["checkout_id"]), "expired")
         uow.inventory.set_level(
@@ -280,7 +230,7 @@ def test_postgres_down_gives_5xx_and_the_retry_fulfils(
     emulator: EmulatorServer,
     services: Services,
 ) -> None:
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     assert services.postgres is not None, "needs the embedded Postgres"
     services.postgres.stop()
     try:
@@ -330,7 +280,7 @@ def test_delayed_capture_shop_authorizes_then_schedules_capture(
     secret = container.payments.register_webhook(DEMO_KEY, f"{live_server}/webhooks/stripe/demo")
     with container.uow() as uow:
         uow.shops.set_webhook_secret("demo", secret)
-    co = checkout(live_server)
+    co = api_checkout(live_server)
     client = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator.url})
     pay(emulator.url, co["session_id"])
     wait_for(lambda: orders(container) == 1)

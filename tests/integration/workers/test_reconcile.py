@@ -1,18 +1,28 @@
-"""``kassa reconcile`` puts the Redis stock mirror back in step with Postgres (without
-letting an in-flight decrement subtract a sale twice), and turns a paid Stripe session
-that never became an order into one."""
+"""Reconciliation puts the Redis stock mirror back in step with Postgres (without letting
+an in-flight decrement subtract a sale twice), and turns a paid Stripe session that never
+became an order into one: by ``kassa reconcile``, and periodically in every worker."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import requests
-from integration.workers.outbox_support import Orders, run_cli
+import stripe
+from integration.workers.outbox_support import (
+    Orders,
+    RelayThread,
+    WorkerProcess,
+    run_cli,
+    wait_for,
+)
+from support import api_checkout, db, lapse, pay, settle
 
 from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
 from schemas.outbox import StockLine, StockMirrorDecrement
+from schemas.records import InventoryLevel
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
 from workers.jobs import perform_row
@@ -94,3 +104,56 @@ def test_kassa_reconcile_command(settings: Settings, container: Container) -> No
     assert container.mirror.levels("demo") == on_hand(container)
     text = run_cli(settings, "reconcile")
     assert "stock mirror demo: in step with Postgres" in text.stdout
+
+
+def test_the_worker_settles_paid_sessions_nobody_told_us_about(
+    settings: Settings,
+    container: Container,
+    live_server: str,
+    emulator: EmulatorServer,
+    worker_process: Callable[..., WorkerProcess],
+    relay_thread: Callable[[Container], RelayThread],
+) -> None:
+    """No webhook endpoint is registered, nobody opens a status page, nobody runs a command:
+    the worker's periodic walk of Stripe's events alone turns each paid session, whatever
+    its checkout's state, into one order or one refund."""
+    with container.uow() as uow:
+        uow.inventory.set_level(
+            "demo",
+            InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=1, reserved=0),
+        )
+    paid = api_checkout(live_server, "MUG-WHITE", 1, key="open-paid")
+    pay(emulator.url, paid["session_id"])
+    late = api_checkout(live_server, "MUG-WHITE", 2, key="late-stock-left")
+    pay(emulator.url, late["session_id"], outcome="async_pending")
+    lapse(container, late["checkout_id"])
+    settle(emulator.url, late["session_id"], "succeeded")
+    gone = api_checkout(live_server, "POSTER-A2", 1, key="late-stock-gone")
+    pay(emulator.url, gone["session_id"], outcome="async_pending")
+    lapse(container, gone["checkout_id"])
+    with container.uow() as uow:  # the last poster went to another channel meanwhile
+        uow.inventory.set_level(
+            "demo",
+            InventoryLevel(sku="POSTER-A2", location="store", priority=2, on_hand=0, reserved=0),
+        )
+    settle(emulator.url, gone["session_id"], "succeeded")
+    assert db(container, "SELECT count(*) FROM orders") == 0
+
+    relay_thread(container)
+    worker_process(settings.model_copy(update={"reconcile_interval_seconds": 1.0}))
+    status = "SELECT status FROM orders WHERE checkout_id = %s"
+    wait_for(
+        lambda: (
+            db(container, "SELECT count(*) FROM outbox WHERE state <> 'done'") == 0
+            and db(container, "SELECT count(*) FROM orders") == 3
+        ),
+        what="the periodic reconciliation to settle every paid session",
+    )
+    assert db(container, status, paid["checkout_id"]) == "paid"
+    assert db(container, status, late["checkout_id"]) == "paid"
+    assert db(container, status, gone["checkout_id"]) == "stock_conflict"
+    stripe_api = stripe.StripeClient("sk_test_kassa_demo", base_addresses={"api": emulator.url})
+    intent = stripe_api.v1.checkout.sessions.retrieve(gone["session_id"]).payment_intent
+    refunds = stripe_api.v1.refunds.list(params={"payment_intent": str(intent)}).data
+    assert [r.amount for r in refunds] == [gone["amount_total"]]
+    assert db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'") == 47
