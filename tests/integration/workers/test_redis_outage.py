@@ -1,6 +1,8 @@
 """Redis stops, and comes back empty: the relay keeps running, rows written meanwhile wait
-in Postgres, jobs Redis lost are enqueued again by the stale sweep, and every row
-completes exactly once. This test has its own Redis, so stopping it harms no other."""
+in Postgres, jobs Redis lost are enqueued again as soon as the relay notices the loss (not
+by the stale sweep, which this test sets to an hour), the stock mirror is rebuilt from
+Postgres, and every row completes exactly once. This test has its own Redis, so stopping
+it harms no other."""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def test_rows_survive_a_redis_restart(
     first = EmbeddedRedis(tmp_path / "redis-1")
     own_redis.append(first)
     first.start()
-    local = settings.model_copy(update={"redis_url": first.url})
+    local = settings.model_copy(
+        update={"redis_url": first.url, "relay_requeue_after_seconds": 3600}
+    )
     c = bootstrap(local)
     orders = Orders(c)
     relay = relay_thread(c)
