@@ -14,6 +14,7 @@ from repos.checkouts import CheckoutRepository
 from repos.database import Database
 from repos.events import StripeEventRepository
 from repos.inventory import InventoryRepository
+from repos.merchant_events import MerchantEventRepository
 from repos.orders import OrderRepository
 from repos.outbox import OutboxRepository
 from repos.shops import ShopRepository
@@ -34,6 +35,7 @@ class UnitOfWork:
     events: StripeEventRepository
     outbox: OutboxRepository
     audit: AuditRepository
+    merchant_events: MerchantEventRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.events = StripeEventRepository(conn)
         self.outbox = OutboxRepository(conn)
         self.audit = AuditRepository(conn)
+        self.merchant_events = MerchantEventRepository(conn)
         return self
 
     def __exit__(

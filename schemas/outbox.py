@@ -83,6 +83,14 @@ class CartClear(Message):
     cart_id: str
 
 
+class MerchantWebhook(Message):
+    """Deliver one event to one of the merchant's endpoints (signed, at least once)."""
+
+    kind: Literal["merchant.webhook"] = "merchant.webhook"
+    endpoint_id: UUID
+    event_id: str
+
+
 AnyMessage = (
     StockMirrorDecrement
     | PaymentMetadataSync
@@ -92,4 +100,5 @@ AnyMessage = (
     | CustomerUpsert
     | OrderConfirmationEmail
     | CartClear
+    | MerchantWebhook
 )

@@ -43,4 +43,5 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=5, ge=1, alias="KASSA_JOB_MAX_ATTEMPTS")
     job_retry_base_seconds: float = Field(default=2.0, gt=0, alias="KASSA_JOB_RETRY_BASE_SECONDS")
     reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, alias="KASSA_WEBHOOK_TIMEOUT")
     reconcile_interval_seconds: float = Field(default=60.0, gt=0, alias="KASSA_RECONCILE_INTERVAL")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from checkout.merchant_events import emit_order_in
 from checkout.ports import PaymentProviderError, Services
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (
@@ -16,6 +17,7 @@ from schemas.outbox import (
     CartClear,
     CustomerUpsert,
     ExpireSession,
+    MerchantWebhook,
     Message,
     OrderConfirmationEmail,
     PaymentMetadataSync,
@@ -23,7 +25,7 @@ from schemas.outbox import (
     StockMirrorDecrement,
 )
 from schemas.records import OrderRecord, Shop
-from workers import email
+from workers import email, merchant_webhooks
 from workers.failures import PermanentJobError
 from workers.queue import job_id_for
 
@@ -104,8 +106,7 @@ def refund(effect: Effect, msg: Refund) -> None:
             payments.cancel_payment_intent(
                 effect.shop, msg.payment_intent_id, idempotency_key=effect.dedupe_key
             )
-        if msg.order_id is not None:
-            effect.uow.orders.record_refund(_order(effect, msg.order_id).id, msg.amount)
+        _record_refund(effect, msg)
         return
     payments.refund(
         effect.shop,
@@ -118,8 +119,16 @@ def refund(effect: Effect, msg: Refund) -> None:
             "reason": msg.reason,
         },
     )
-    if msg.order_id is not None:
-        effect.uow.orders.record_refund(_order(effect, msg.order_id).id, msg.amount)
+    _record_refund(effect, msg)
+
+
+def _record_refund(effect: Effect, msg: Refund) -> None:
+    """The money is back: the payment says so, and the merchant hears of it."""
+    if msg.order_id is None:
+        return
+    order = _order(effect, msg.order_id)
+    effect.uow.orders.record_refund(order.id, msg.amount)
+    emit_order_in(effect.uow, "order.refunded", order)
 
 
 @handles(Capture)
@@ -190,3 +199,19 @@ def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None
 @handles(CartClear)
 def clear_cart(effect: Effect, msg: CartClear) -> None:
     effect.services.carts.clear(effect.shop.id, msg.cart_id)
+
+
+@handles(MerchantWebhook)
+def deliver_merchant_webhook(effect: Effect, msg: MerchantWebhook) -> None:
+    """One event to one endpoint. An endpoint disabled since is skipped (its merchant asked
+    for no more deliveries); the event itself is never lost from the feed."""
+    endpoint = effect.uow.merchant_events.endpoint(effect.shop.id, msg.endpoint_id)
+    if endpoint is None or not endpoint.active:
+        log.info("endpoint inactive; delivery skipped", extra={"event_id": msg.event_id})
+        return
+    event = effect.uow.merchant_events.get(msg.event_id)
+    if event is None or event.shop_id != effect.shop.id:
+        raise PermanentJobError("event_not_found")
+    merchant_webhooks.deliver(
+        endpoint.url, endpoint.secret, event, effect.services.settings.webhook_timeout_seconds
+    )

@@ -1,0 +1,67 @@
+"""Events out: record what happened to a shop's orders, and queue one delivery per
+subscribed endpoint, in the transaction of the change itself (so an event exists exactly
+when its change committed, and is delivered at least once)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from repos.unit_of_work import UnitOfWork
+from schemas.merchant_events import EventOrder, EventOrderLine, EventType, MerchantEvent
+from schemas.outbox import MerchantWebhook
+from schemas.records import OrderLineRecord, OrderRecord
+
+
+def order_data(order: OrderRecord, lines: list[OrderLineRecord]) -> dict[str, Any]:
+    """The order as events carry it: no customer contact details (see schemas)."""
+    return EventOrder(
+        id=order.id,
+        reference=order.reference,
+        status=order.status,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        discount=order.discount,
+        shipping=order.shipping,
+        total=order.total,
+        created_at=order.created_at,
+        lines=[
+            EventOrderLine(
+                sku=ln.sku,
+                name=ln.name,
+                quantity=ln.quantity,
+                unit_amount=ln.unit_amount,
+                line_total=ln.line_total,
+            )
+            for ln in lines
+        ],
+    ).model_dump(mode="json")
+
+
+def emit_order_in(uow: UnitOfWork, event_type: EventType, order: OrderRecord) -> MerchantEvent:
+    """An event about an order, carrying the order as it is in this transaction."""
+    return emit_in(uow, order.shop_id, event_type, order_data(order, uow.orders.lines(order.id)))
+
+
+def emit_in(
+    uow: UnitOfWork, shop_id: str, event_type: EventType, data: dict[str, Any]
+) -> MerchantEvent:
+    """Record the event and queue its deliveries, in the caller's transaction."""
+    event = uow.merchant_events.add(
+        f"evt_{secrets.token_hex(12)}", shop_id, event_type, {"object": data}
+    )
+    for endpoint_id in uow.merchant_events.subscribed(shop_id, event_type):
+        uow.outbox.add_message(
+            MerchantWebhook(shop_id=shop_id, endpoint_id=endpoint_id, event_id=event.id),
+            f"merchant-webhook-{event.id}-{endpoint_id}",
+        )
+    return event
+
+
+def new_endpoint_secret() -> str:
+    return f"kwhsec_{secrets.token_urlsafe(32)}"
+
+
+def new_endpoint_id() -> uuid.UUID:
+    return uuid.uuid4()

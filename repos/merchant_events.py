@@ -1,0 +1,90 @@
+"""Events out: the shop's event feed and its webhook endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from repos.base import Repository
+from schemas.merchant_events import MerchantEvent, WebhookEndpoint
+
+
+class EndpointRow(WebhookEndpoint):
+    secret: str
+
+
+class MerchantEventRepository(Repository):
+    def add(
+        self, event_id: str, shop_id: str, event_type: str, data: dict[str, Any]
+    ) -> MerchantEvent:
+        row = self._one(
+            MerchantEvent,
+            """
+            INSERT INTO merchant_events (id, shop_id, type, data) VALUES (%s, %s, %s, %s)
+            RETURNING *
+            """,
+            (event_id, shop_id, event_type, Jsonb(data)),
+        )
+        assert row is not None
+        return row
+
+    def get(self, event_id: str) -> MerchantEvent | None:
+        return self._one(MerchantEvent, "SELECT * FROM merchant_events WHERE id = %s", (event_id,))
+
+    def after(self, shop_id: str, seq: int, limit: int) -> list[MerchantEvent]:
+        return self._all(
+            MerchantEvent,
+            "SELECT * FROM merchant_events WHERE shop_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (shop_id, seq, limit),
+        )
+
+    def add_endpoint(self, endpoint: EndpointRow) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO merchant_webhook_endpoints (id, shop_id, url, secret, event_types, active)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            """,
+            (
+                endpoint.id,
+                endpoint.shop_id,
+                endpoint.url,
+                endpoint.secret,
+                endpoint.event_types,
+                endpoint.active,
+            ),
+        )
+
+    def endpoint(self, shop_id: str, endpoint_id: UUID) -> EndpointRow | None:
+        return self._one(
+            EndpointRow,
+            "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s AND id = %s",
+            (shop_id, endpoint_id),
+        )
+
+    def endpoints(self, shop_id: str) -> list[EndpointRow]:
+        return self._all(
+            EndpointRow,
+            "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s ORDER BY created_at",
+            (shop_id,),
+        )
+
+    def subscribed(self, shop_id: str, event_type: str) -> list[UUID]:
+        """Active endpoints that want this event type (an empty list of types: all)."""
+        rows = self.conn.execute(
+            """
+            SELECT id FROM merchant_webhook_endpoints
+            WHERE shop_id = %s AND active AND (event_types = '{}' OR %s = ANY(event_types))
+            ORDER BY created_at
+            """,
+            (shop_id, event_type),
+        ).fetchall()
+        return [r["id"] for r in rows]
+
+    def deactivate(self, shop_id: str, endpoint_id: UUID) -> bool:
+        cur = self.conn.execute(
+            "UPDATE merchant_webhook_endpoints SET active = false WHERE shop_id = %s AND id = %s",
+            (shop_id, endpoint_id),
+        )
+        return cur.rowcount == 1
