@@ -4,9 +4,13 @@ transient (retry with the same idempotency key) and permanent."""
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
+import requests
+import requests.adapters
 import stripe
 from pydantic import ValidationError
 
@@ -33,6 +37,7 @@ class StripeGateway:
         self.timeout = timeout
         self._clients: dict[str, stripe.StripeClient] = {}
         self._lock = threading.Lock()
+        self._http = _http_client(self.api_base, timeout)
 
     def client(self, api_key: str) -> stripe.StripeClient:
         with self._lock:
@@ -41,9 +46,29 @@ class StripeGateway:
                     api_key,
                     base_addresses={"api": self.api_base},
                     max_network_retries=self.max_retries,
-                    http_client=stripe.RequestsClient(timeout=self.timeout),
+                    http_client=self._http,
                 )
             return self._clients[api_key]
+
+    def _raw(
+        self,
+        shop: Shop,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """The response body of one call, as JSON text. The official SDK sends it (keys,
+        retries, idempotency, errors) but we skip building its StripeObjects, since the body
+        is read straight into a pydantic model."""
+        options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        response = self._call(
+            lambda: self.client(shop.stripe_api_key).raw_request(
+                method, path, **(params or {}), **options
+            )
+        )
+        body: str = response.body
+        return body
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:
@@ -63,27 +88,19 @@ class StripeGateway:
         params: Any = config.model_dump(exclude_none=True)
         if not params.get("payment_intent_data"):
             params.pop("payment_intent_data", None)
-        session = self._call(
-            lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": idempotency_key}
-            )
-        )
-        return CheckoutSession.model_validate(_plain(session))
+        body = self._raw(shop, "post", "/v1/checkout/sessions", params, idempotency_key)
+        return CheckoutSession.model_validate_json(body)
 
     def retrieve_session(self, shop: Shop, session_id: str) -> CheckoutSession:
-        session = self._call(
-            lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.retrieve(session_id)
-        )
-        return CheckoutSession.model_validate(_plain(session))
+        path = f"/v1/checkout/sessions/{quote(session_id, safe='')}"
+        return CheckoutSession.model_validate_json(self._raw(shop, "get", path))
 
     def expire_session(self, shop: Shop, session_id: str) -> None:
         self._call(lambda: self.client(shop.stripe_api_key).v1.checkout.sessions.expire(session_id))
 
     def retrieve_payment_intent(self, shop: Shop, payment_intent_id: str) -> PaymentIntent:
-        pi = self._call(
-            lambda: self.client(shop.stripe_api_key).v1.payment_intents.retrieve(payment_intent_id)
-        )
-        return PaymentIntent.model_validate(_plain(pi))
+        path = f"/v1/payment_intents/{quote(payment_intent_id, safe='')}"
+        return PaymentIntent.model_validate_json(self._raw(shop, "get", path))
 
     def update_payment_metadata(
         self, shop: Shop, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
@@ -189,6 +206,23 @@ class StripeGateway:
             )
         )
         return str(endpoint.secret)
+
+
+def _http_client(api_base: str, timeout: float) -> stripe.RequestsClient:
+    """One keep-alive HTTP client for every shop's calls, in every thread. requests reads
+    the environment (proxies, netrc) on every call by default; we read the proxy settings
+    once, here, and pass them explicitly."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    host = urlsplit(api_base).hostname or ""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get("https") or proxies.get("http")
+    if proxy and urllib.request.proxy_bypass(host):
+        proxy = None
+    return stripe.RequestsClient(timeout=timeout, session=session, proxy=proxy)
 
 
 def _plain(obj: Any) -> Any:

@@ -7,9 +7,11 @@ from flask import Blueprint, Response, jsonify, request
 from checkout.errors import ShopNotFound
 from checkout.webhooks import handle_webhook
 from web.context import container
+from web.limits import limiter
 from web.metrics import WEBHOOKS
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+limiter.exempt(bp)  # Stripe's deliveries are authenticated, not rate limited
 
 
 @bp.post("/stripe/<shop_id>")
