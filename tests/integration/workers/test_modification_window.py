@@ -24,6 +24,7 @@ from support import CANARY_CUSTOMER, db, pay
 from kassa.bootstrap import Container
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
+from workers.jobs import perform_row
 from workers.queue import enqueue_rows, outbox_queue
 
 Drain = Callable[[], WorkerProcess]
@@ -51,6 +52,12 @@ def replay_every_row(container: Container, settings: Settings, worker: WorkerPro
 
 def mails(settings: Settings) -> dict[str, str]:
     return {p.name: p.read_text() for p in Path(settings.mailbox_dir).glob("*.eml")}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Many purchases from one address in a minute: lift the checkout rate limit."""
+    return settings.model_copy(update={"checkout_rate_limit": "1000/minute"})
 
 
 def test_cancel_in_a_delayed_shop_voids_the_authorization_once(
@@ -258,3 +265,24 @@ def test_an_authorization_dropped_at_stripe_fails_the_order_and_returns_stock(
     assert db(container, "SELECT voided_amount = amount FROM payments") is True
     metrics = requests.get(f"{live_server}/metrics", timeout=5).text
     assert 'kassa_capture_failures_total{reason="canceled_at_stripe"}' in metrics
+
+
+def test_a_capture_refused_by_stripe_fails_the_order_and_returns_stock(
+    client, container: Container, emulator: EmulatorServer
+) -> None:
+    """The authorization was cancelled at Stripe and no webhook told us: the capture job
+    finds out, and the order ends capture_failed, never looking paid."""
+    use_capture_mode(container, "delayed")
+    mugs = on_hand(container, "MUG-WHITE")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 2})
+    pi = order.payment().stripe_payment_intent_id
+    assert pi is not None
+    container.payments.client("sk_test_kassa_demo").v1.payment_intents.cancel(pi)
+    order.close_window()
+    row = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.capture'")
+    assert perform_row(container, row) == "done"
+    view = order.get().get_json()
+    assert (view["status"], view["payment"]["state"]) == ("capture_failed", "voided")
+    assert on_hand(container, "MUG-WHITE") == mugs
+    assert db(container, "SELECT count(*) FROM audit_events WHERE kind = 'capture_failed'") == 1
+    assert db(container, "SELECT count(*) FROM outbox WHERE kind = 'stripe.void'") == 0
