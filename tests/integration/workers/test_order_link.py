@@ -116,3 +116,66 @@ def test_a_link_opened_after_the_window_reads_but_cannot_change(
     expired = app.test_client().get(late)
     assert expired.status_code == 404
     assert not [c for c in expired.headers.getlist("Set-Cookie") if c.startswith("kassa_order=")]
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_the_order_page_changes_the_order_through_its_forms(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    use_capture_mode(container, "delayed")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 2, "STICKERS": 1})
+    page = client.get(f"/orders/{order.reference}").get_data(as_text=True)
+    assert 'data-testid="remaining"' in page and "reserved on your card" in page
+    csrf = form_token(page)
+    mug = order.line_id("MUG-WHITE")
+    base = f"/orders/{order.reference}"
+
+    refused = client.post(f"{base}/lines/{mug}", data={"quantity": "1"})
+    assert refused.status_code == 403  # no CSRF token, no change
+    lowered = client.post(f"{base}/lines/{mug}", data={"quantity": "1", "csrf_token": csrf})
+    assert lowered.status_code == 303 and "notice=" in lowered.headers["Location"]
+    raised = client.post(f"{base}/lines/{mug}", data={"quantity": "5", "csrf_token": csrf})
+    assert raised.status_code == 409 and "only get cheaper" in raised.get_data(as_text=True)
+    bad = client.post(f"{base}/address", data={"line1": "x", "csrf_token": csrf})
+    assert bad.status_code == 422
+    moved = client.post(
+        f"{base}/address",
+        data={
+            "line1": "9 Form Road",
+            "city": "Formby",
+            "postal_code": "F1 1FF",
+            "country": "GB",
+            "csrf_token": csrf,
+        },
+    )
+    assert moved.status_code == 303
+    view = order.get().get_json()
+    assert view["total"] == 1200 + 300 + 500 and view["shipping_address"]["city"] == "Formby"
+
+    assert client.post(f"{base}/cancel", data={"csrf_token": csrf}).status_code == 303
+    after = client.get(base).get_data(as_text=True)
+    assert 'data-testid="order-status">cancelled' in after and "cancel-order" not in after
+
+
+def test_the_openapi_document_names_the_changes_and_their_errors(client: Any) -> None:
+    spec = client.get("/openapi.json").get_json()
+    paths = spec["paths"]
+    assert set(paths["/api/orders/{reference}/cancel"]["post"]["responses"]) >= {
+        "200",
+        "401",
+        "404",
+        "409",
+    }
+    line = paths["/api/orders/{reference}/lines/{line_id}"]["patch"]
+    assert "amount_increase_not_allowed" in line["responses"]["409"]["description"]
+    assert "window_closed" in line["responses"]["409"]["description"]
+    assert "QuantityInput" in str(line["requestBody"])
+    assert "AddressInput" in str(paths["/api/orders/{reference}/address"]["put"]["requestBody"])
+    assert "501" in paths["/api/orders/{reference}/lines"]["post"]["responses"]
+    headers = {p["name"] for p in line["parameters"]}
+    assert {"Idempotency-Key", "X-Modification-Token", "X-Shop-Id"} <= headers
