@@ -92,7 +92,7 @@ def test_change_from_the_email_link_then_captured_for_the_new_total(
         assert other.get_by_test_id("order-total").inner_text() == "41.00 USD"
         assert other.get_by_test_id("payment-state").inner_text() == "authorized"
         other.get_by_test_id("remaining").wait_for()
-        shot("email-link-opened")
+        other.screenshot(path=str(shot.dir / "phone-email-link-opened.png"), full_page=True)
         other.get_by_test_id("line-quantity").fill("1")
         other.get_by_test_id("line-update").click()
         other.get_by_test_id("notice").wait_for()
@@ -103,7 +103,7 @@ def test_change_from_the_email_link_then_captured_for_the_new_total(
         other.fill('input[name="country"]', "GB")
         other.get_by_test_id("address-save").click()
         other.get_by_test_id("notice").wait_for()
-        shot("changed")
+        other.screenshot(path=str(shot.dir / "phone-changed.png"), full_page=True)
         assert other.evaluate("Object.keys(window.localStorage).length") == 0
         assert "token" not in other.url
 
@@ -113,7 +113,7 @@ def test_change_from_the_email_link_then_captured_for_the_new_total(
         assert other.get_by_test_id("payment-state").inner_text() == "captured"
         assert "2 Phone Lane" in other.get_by_test_id("address").inner_text()
         assert other.get_by_test_id("cancel-order").count() == 0
-        shot("captured")
+        other.screenshot(path=str(shot.dir / "phone-captured.png"), full_page=True)
     finally:
         phone.close()
     pi = db(container, "SELECT stripe_payment_intent_id FROM payments")
