@@ -78,8 +78,7 @@ def payment_cancelled_in(uow: UnitOfWork, shop_id: str, payment_intent_id: str) 
     """``payment_intent.canceled``: Stripe dropped an authorization (it lapsed after 7
     days, or someone cancelled it in the dashboard). Ours to record only if the order was
     still waiting for capture; a void we asked for finds the order already cancelled."""
-    payment = uow.orders.payment_by_intent(shop_id, payment_intent_id)
-    order_id = uow.orders.order_of_payment(payment.id) if payment and payment.id else None
+    order_id = uow.orders.order_for_intent(shop_id, payment_intent_id)
     if order_id is None:
         return "unknown_payment"
     failed = fail_capture_in(uow, order_id, "canceled_at_stripe", void=False)

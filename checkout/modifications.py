@@ -45,7 +45,7 @@ MAX_QUANTITY = 999
 
 
 @dataclass(frozen=True)
-class Request:
+class ChangeRequest:
     """Who asks for which change, and the key that makes asking twice safe."""
 
     shop: Shop
@@ -74,7 +74,7 @@ def _request_hash(kind: str, body: dict[str, Any]) -> str:
 
 
 def _modify(
-    services: Services, req: Request, kind: str, body: dict[str, Any], apply: Apply
+    services: Services, req: ChangeRequest, kind: str, body: dict[str, Any], apply: Apply
 ) -> OrderView:
     """Check ownership, take the order lock, replay or check the window, apply, record."""
     request_hash = _request_hash(kind, body)
@@ -207,11 +207,11 @@ def cancel_in(
     )
 
 
-def cancel_order(services: Services, req: Request) -> OrderView:
+def cancel_order(services: Services, req: ChangeRequest) -> OrderView:
     return _modify(services, req, "cancel", {}, lambda uow, order, _key: cancel_in(uow, order))
 
 
-def change_address(services: Services, req: Request, address: AddressInput) -> OrderView:
+def change_address(services: Services, req: ChangeRequest, address: AddressInput) -> OrderView:
     def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change:
         uow.orders.set_shipping_address(order.id, address.model_dump())
         _email_in(uow, order, "address_changed", key)
@@ -249,7 +249,9 @@ def reprice_in(
     return price_cart(order.currency, quantities, products, shipping, coupon)
 
 
-def set_line_quantity(services: Services, req: Request, line_id: int, quantity: int) -> OrderView:
+def set_line_quantity(
+    services: Services, req: ChangeRequest, line_id: int, quantity: int
+) -> OrderView:
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidRequest(f"A quantity is a whole number from 0 to {MAX_QUANTITY}.")
 
@@ -321,7 +323,7 @@ def _lower_in(
     return change
 
 
-def add_line(services: Services, req: Request, line: AddLineInput) -> OrderView:
+def add_line(services: Services, req: ChangeRequest, line: AddLineInput) -> OrderView:
     """Adding items needs a supplementary payment (never a raised authorization); until
     that exists, the owner is told plainly, after the same ownership and window checks."""
 

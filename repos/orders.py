@@ -96,17 +96,11 @@ class OrderRepository(Repository):
     def set_status(self, order_id: UUID, status: OrderStatus) -> None:
         self.conn.execute("UPDATE orders SET status = %s WHERE id = %s", (status, order_id))
 
-    def payment_by_intent(self, shop_id: str, payment_intent_id: str) -> PaymentRecord | None:
-        return self._one(
-            PaymentRecord,
-            "SELECT p.* FROM payments p JOIN orders o ON o.id = p.order_id"
+    def order_for_intent(self, shop_id: str, payment_intent_id: str) -> UUID | None:
+        row = self.conn.execute(
+            "SELECT p.order_id FROM payments p JOIN orders o ON o.id = p.order_id"
             " WHERE o.shop_id = %s AND p.stripe_payment_intent_id = %s",
             (shop_id, payment_intent_id),
-        )
-
-    def order_of_payment(self, payment_id: int) -> UUID | None:
-        row = self.conn.execute(
-            "SELECT order_id FROM payments WHERE id = %s", (payment_id,)
         ).fetchone()
         return row["order_id"] if row else None
 
@@ -161,7 +155,11 @@ class OrderRepository(Repository):
     def record_void(
         self, order_id: UUID, payment_intent_id: str, kind: PaymentEventKind = "voided"
     ) -> None:
-        """The authorization was cancelled (by us, or lapsed at Stripe): nothing is owed."""
+        """The authorization was cancelled (by us, or lapsed at Stripe): nothing is owed.
+        Recorded once: a payment already ``canceled`` is left as it is."""
+        before = self.payment(order_id)
+        if before is None or before.status == "canceled":
+            return
         payment_id = self._update_payment(
             order_id,
             "voided_amount = amount - captured_amount, status = 'canceled'",

@@ -176,7 +176,6 @@ class PaymentRecord(Record):
     """One payment of an order. ``amount`` is what was authorized (manual capture) or
     charged (automatic); captured, voided and refunded amounts move with its events."""
 
-    id: int | None = None
     stripe_payment_intent_id: str | None
     amount: MinorUnits
     currency: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from checkout import modifications
-from checkout.modifications import Request
+from checkout.modifications import ChangeRequest
 from checkout.orders import order_for_owner
 from schemas.orders import AddLineInput, AddressInput, OrderView, QuantityInput
 from web.context import container, shop
@@ -30,8 +30,8 @@ def order_token_from_request() -> str | None:
     return request.headers.get("X-Modification-Token") or request.cookies.get(ORDER_COOKIE)
 
 
-def _request(reference: str) -> Request:
-    return Request(
+def _request(reference: str) -> ChangeRequest:
+    return ChangeRequest(
         shop=shop(),
         reference=reference,
         token=order_token_from_request(),

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from checkout import carts, modifications
 from checkout.errors import CheckoutNotFound, KassaError, OrderNotFound, Unauthorized
 from checkout.fulfilment import order_token
-from checkout.modifications import Request
+from checkout.modifications import ChangeRequest
 from checkout.money import format_amount
 from checkout.orders import order_for_owner, redeem_order_link
 from checkout.sessions import cancel_checkout, start_checkout
@@ -202,11 +202,11 @@ def order_access(reference: str) -> Response:
     return resp
 
 
-def _change(reference: str, notice: str, change: Callable[[Request], object]) -> Response:
+def _change(reference: str, notice: str, change: Callable[[ChangeRequest], object]) -> Response:
     """Run one change from an order-page form; errors re-render the page with the reason."""
     require_csrf()
     shop = _shop()
-    req = Request(shop, reference, order_token_from_request(), idempotency_key=None)
+    req = ChangeRequest(shop, reference, order_token_from_request(), idempotency_key=None)
     try:
         change(req)
     except (OrderNotFound, Unauthorized):

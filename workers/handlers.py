@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import partial
 from typing import Any, TypeVar
 
 from checkout.merchant_events import emit_order_in
@@ -72,8 +74,8 @@ def perform(effect: Effect, kind: str, payload: dict[str, Any]) -> None:
     handler(effect, message)
 
 
-def _order(effect: Effect, order_id: Any, *, lock: bool = False) -> OrderRecord:
-    order = effect.uow.orders.get(order_id, lock=lock)
+def _order(effect: Effect, order_id: Any) -> OrderRecord:
+    order = effect.uow.orders.get(order_id)
     if order is None or order.shop_id != effect.shop.id:
         raise PermanentJobError("order_not_found")
     return order
@@ -216,43 +218,31 @@ def upsert_customer(effect: Effect, msg: CustomerUpsert) -> None:
     )
 
 
-@handles(OrderConfirmationEmail)
-def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None:
-    """Reads the order at send time (its latest lines and address); never writes to it."""
-    order = _order(effect, msg.order_id)
+def _mail(effect: Effect, order_id: Any, build: Callable[..., EmailMessage]) -> None:
+    """Read the order at send time (its latest lines and address; never written here) and
+    send what ``build`` makes of it, if the customer left an address."""
+    order = _order(effect, order_id)
     if not order.customer_email:
-        log.info("no email address; confirmation skipped", extra={"order_ref": order.reference})
+        log.info("no email address; email skipped", extra={"order_ref": order.reference})
         return
     exponent = effect.uow.shops.currency_exponent(order.currency)
     if exponent is None:
         raise PermanentJobError("unknown_currency")
     settings = effect.services.settings
-    message = email.confirmation(
-        effect.shop, order, effect.uow.orders.lines(order.id), exponent, settings, effect.dedupe_key
-    )
+    lines = effect.uow.orders.lines(order.id)
+    message = build(effect.shop, order, lines, exponent, settings, effect.dedupe_key)
     email.deliver(message, settings, job_id_for(effect.dedupe_key))
+
+
+@handles(OrderConfirmationEmail)
+def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None:
+    _mail(effect, msg.order_id, email.confirmation)
 
 
 @handles(OrderChangeEmail)
 def send_order_change(effect: Effect, msg: OrderChangeEmail) -> None:
-    """Tells the customer what changed, reading the order as it is when the mail goes."""
-    order = _order(effect, msg.order_id)
-    if not order.customer_email:
-        return
-    exponent = effect.uow.shops.currency_exponent(order.currency)
-    if exponent is None:
-        raise PermanentJobError("unknown_currency")
-    settings = effect.services.settings
-    message = email.change(
-        effect.shop,
-        order,
-        effect.uow.orders.lines(order.id),
-        exponent,
-        settings,
-        effect.dedupe_key,
-        msg.change,
-    )
-    email.deliver(message, settings, job_id_for(effect.dedupe_key))
+    """Tells the customer what changed: cancelled, new address, fewer items, failed."""
+    _mail(effect, msg.order_id, partial(email.change, what=msg.change))
 
 
 @handles(CartClear)

@@ -8,6 +8,8 @@ ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK (status IN (
     'paid', 'authorized', 'capturing', 'stock_conflict', 'captured', 'cancelled', 'refunded',
     'capture_failed'));
 
+UPDATE shops SET capture_window_seconds = 518400
+    WHERE capture_mode = 'delayed' AND capture_window_seconds > 518400;
 ALTER TABLE shops ADD CONSTRAINT shops_window_before_authorization_lapses
     CHECK (capture_mode = 'immediate' OR capture_window_seconds <= 518400);
 
