@@ -1,4 +1,4 @@
--- depends: 0002.order_lines_index
+-- depends: 0003.checkout_lifecycle
 -- The modification window (issue 13): payments become records with their history, orders
 -- keep a history of customer changes, and a delayed shop's window must end before Stripe
 -- lets the authorization lapse (7 days; we allow at most 6).
