@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -103,6 +104,27 @@ class OrderRepository(Repository):
             (shop_id, payment_intent_id),
         ).fetchone()
         return row["order_id"] if row else None
+
+    def settled_payments(
+        self, shop_id: str, since: datetime, limit: int
+    ) -> list[tuple[str, PaymentRecord]]:
+        """(order reference, payment) of payments that moved since ``since`` and have no
+        money effect in flight (a capture, void or refund due and not yet done)."""
+        rows = self.conn.execute(
+            """
+            SELECT o.reference, p.* FROM payments p JOIN orders o ON o.id = p.order_id
+            WHERE o.shop_id = %(shop)s AND p.updated_at >= %(since)s
+              AND p.stripe_payment_intent_id IS NOT NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox x
+                WHERE x.shop_id = %(shop)s AND x.state <> 'done' AND x.available_at <= now()
+                  AND x.kind IN ('stripe.capture', 'stripe.void', 'stripe.refund')
+                  AND x.payload->>'order_id' = o.id::text)
+            ORDER BY p.updated_at DESC LIMIT %(limit)s
+            """,
+            {"shop": shop_id, "since": since, "limit": limit},
+        ).fetchall()
+        return [(r["reference"], PaymentRecord.model_validate(r)) for r in rows]
 
     def payment_events(self, order_id: UUID) -> list[PaymentEvent]:
         return self._all(

@@ -5,12 +5,13 @@ is requested, and the payment row and its history say the same as Stripe."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
-from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import RelayThread, WorkerProcess, run_cli, wait_for
 from integration.workers.window_support import (
     buy,
     drain,
@@ -286,3 +287,22 @@ def test_a_capture_refused_by_stripe_fails_the_order_and_returns_stock(
     assert on_hand(container, "MUG-WHITE") == mugs
     assert db(container, "SELECT count(*) FROM audit_events WHERE kind = 'capture_failed'") == 1
     assert db(container, "SELECT count(*) FROM outbox WHERE kind = 'stripe.void'") == 0
+
+
+def test_reconcile_compares_payment_rows_with_stripe(
+    client, container: Container, settings: Settings, emulator: EmulatorServer
+) -> None:
+    use_capture_mode(container, "delayed")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 3})
+    assert order.set_quantity(order.line_id("MUG-WHITE"), 1).status_code == 200
+    order.close_window()
+    row = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.capture'")
+    assert perform_row(container, row) == "done"
+
+    clean = json.loads(run_cli(settings, "reconcile", "--json").stdout)
+    assert clean["payments_checked"] == 1 and clean["payments"] == []
+    db(container, "UPDATE payments SET captured_amount = amount, voided_amount = 0 RETURNING id")
+    drifted = json.loads(run_cli(settings, "reconcile", "--json").stdout)["payments"]
+    assert [(d["order_reference"], d["stripe"]) for d in drifted] == [
+        (order.reference, "succeeded 1700")
+    ]
