@@ -306,3 +306,15 @@ def test_reconcile_compares_payment_rows_with_stripe(
     assert [(d["order_reference"], d["stripe"]) for d in drifted] == [
         (order.reference, "succeeded 1700")
     ]
+
+
+def test_postgres_refuses_a_delayed_window_past_six_days(container: Container) -> None:
+    import psycopg
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db(
+            container,
+            "UPDATE shops SET capture_mode = 'delayed', capture_window_seconds = %s"
+            " WHERE id = 'demo' RETURNING id",
+            7 * 24 * 3600,
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
 from support import db, emulator_state, pay
@@ -20,9 +20,9 @@ from schemas.stripe import PaymentIntent
 API_KEY = "sk_test_kassa_demo"
 
 
-def use_capture_mode(container: Container, mode: str) -> Shop:
+def use_capture_mode(container: Container, mode: Literal["immediate", "delayed"]) -> Shop:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=API_KEY, capture_mode=mode)  # type: ignore[arg-type]
+        seed_shop(uow, "demo", container.settings, stripe_api_key=API_KEY, capture_mode=mode)
         shop = uow.shops.get("demo")
         container.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
     assert shop is not None
