@@ -28,10 +28,11 @@ from checkout.errors import (
     UnknownLine,
     WindowClosed,
 )
+from checkout.merchant_events import emit_order_in
 from checkout.orders import order_view_in, owned_order_in
 from checkout.ports import Services
 from checkout.pricing import price_cart, total_quantities
-from checkout.window import remaining_seconds
+from checkout.window import OPEN_STATUSES, remaining_seconds
 from repos.unit_of_work import UnitOfWork
 from schemas.checkout import PricedCart
 from schemas.orders import AddLineInput, AddressInput, OrderView
@@ -111,6 +112,8 @@ def record_in(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> int:
+    """The order event of a change (``order`` as it was before it), and the merchant's
+    ``order.updated`` or ``order.cancelled`` carrying the order as it is now."""
     event_id = uow.order_events.add(
         order.shop_id,
         order.id,
@@ -121,6 +124,11 @@ def record_in(
         details=change.details,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+    )
+    after = uow.orders.get(order.id)
+    assert after is not None
+    emit_order_in(
+        uow, "order.updated" if after.status in OPEN_STATUSES else "order.cancelled", after
     )
     log.info(
         "order changed",

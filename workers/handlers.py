@@ -11,8 +11,8 @@ from email.message import EmailMessage
 from functools import partial
 from typing import Any, TypeVar
 
-from checkout.merchant_events import emit_order_in
 from checkout.capture import begin_capture, fail_capture_in, finish_capture_in
+from checkout.merchant_events import emit_order_in
 from checkout.ports import PaymentProviderError, Services
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (

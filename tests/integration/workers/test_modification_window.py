@@ -88,6 +88,8 @@ def test_cancel_in_a_delayed_shop_voids_the_authorization_once(
     assert order.get().get_json()["payment"]["state"] == "voided"
     assert container.mirror.levels("demo")["MUG-WHITE"] == mugs_before
     assert db(container, "SELECT count(*) FROM order_events WHERE kind = 'cancelled'") == 1
+    merchant = "SELECT data->'object'->>'status' FROM merchant_events WHERE type = %s"
+    assert db(container, merchant, "order.cancelled") == "cancelled"
     assert db(container, "SELECT status FROM orders") == "cancelled"
     cancelled = [t for t in mails(settings).values() if "is cancelled" in t]
     assert len(cancelled) == 1
@@ -133,6 +135,8 @@ def test_lowering_a_quantity_in_a_delayed_shop_is_captured_at_the_new_total(
     assert (view["subtotal"], view["discount"], view["shipping"]) == (1500, 150, 500)
     assert view["total"] == 1850
     assert on_hand(container, "MUG-WHITE") == mugs + 2
+    updated = "SELECT data->'object'->>'total' FROM merchant_events WHERE type = 'order.updated'"
+    assert db(container, updated) == "1850"
     assert order.set_quantity(mug, 2).get_json()["error"]["code"] == ("amount_increase_not_allowed")
 
     worker = run_effects()
