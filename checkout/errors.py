@@ -84,6 +84,21 @@ class OrderNotFound(KassaError):
     code, message = "order_not_found", "No such order."
 
 
+class WindowClosed(KassaError):
+    code = "window_closed"
+    message = "The modification window of this order has closed."
+
+
+class AmountIncreaseNotAllowed(KassaError):
+    code = "amount_increase_not_allowed"
+    message = "An order can only get cheaper after payment: quantities may only go down."
+
+
+class AddingItemsUnavailable(KassaError):
+    code = "adding_items_unavailable"
+    message = "Adding items to a placed order is not available yet; place a new order."
+
+
 class PaymentProviderUnavailable(KassaError):
     code = "payment_provider_unavailable"
     message = "The payment provider is unavailable; nothing was charged and the stock was released."

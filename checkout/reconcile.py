@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from checkout.errors import WebhookRejected
 from checkout.faults import is_transient
 from checkout.fulfilment import FULFIL_OUTCOMES, fulfil
+from checkout.payment_reconcile import PaymentDrift, reconcile_payments
 from checkout.ports import PaymentProviderError, Services
 from checkout.webhooks import FULFIL, HANDLED, event_session, process_event
 from schemas.outbox import StockMirrorDecrement
@@ -71,10 +72,12 @@ class ReconcileReport(BaseModel):
     sessions_checked: int = 0
     events_checked: int = 0
     sessions: list[SessionReport] = Field(default_factory=list)
+    payments_checked: int = 0
+    payments: list[PaymentDrift] = Field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not any(m.drift for m in self.mirrors) and not self.sessions
+        return not any(m.drift for m in self.mirrors) and not self.sessions and not self.payments
 
 
 def reconcile(
@@ -94,6 +97,10 @@ def reconcile(
             checked, found = reconcile_events(services, shop_id, repair=repair)
             report.events_checked += checked
             report.sessions += [f for f in found if f.checkout_id not in reported]
+            paid, drifted = reconcile_payments(services, shop_id)
+            report.payments_checked += paid
+            report.payments += drifted
+            FINDINGS.labels("payment_drift").inc(len(drifted))
     return report
 
 

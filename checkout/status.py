@@ -10,13 +10,13 @@ from checkout.fulfilment import fulfil
 from checkout.intent import same_secret
 from checkout.lifecycle import UNSETTLED_STATES
 from checkout.ports import PaymentProviderError, Services
+from checkout.window import remaining_seconds
 from schemas.checkout import CheckoutStatus, OrderSummary
 from schemas.records import CheckoutRecord, OrderRecord, Shop
 
 
 def order_summary(shop: Shop, order: OrderRecord, now: datetime) -> OrderSummary:
-    window_end = order.created_at.timestamp() + shop.capture_window_seconds
-    remaining = max(0, int(window_end - now.timestamp())) if order.status == "authorized" else 0
+    remaining = remaining_seconds(shop, order, now)
     return OrderSummary(
         reference=order.reference,
         status=order.status,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
+from checkout.capture import payment_cancelled_in
 from checkout.errors import WebhookRejected
 from checkout.fulfilment import fulfil
 from checkout.lifecycle import Released, release_in
@@ -24,6 +26,7 @@ from schemas.stripe import CheckoutSession, StripeWebhookPayload
 
 log = logging.getLogger(__name__)
 
+PAYMENT_CANCELED = "payment_intent.canceled"
 FULFIL = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 RELEASE: dict[str, Released] = {
     "checkout.session.async_payment_failed": "failed",
@@ -60,6 +63,8 @@ def event_session(event: StripeWebhookPayload) -> CheckoutSession | None:
 
 def process_event(services: Services, shop: Shop, event: StripeWebhookPayload) -> WebhookOutcome:
     """Handle one authentic event of ``shop``'s Stripe account."""
+    if event.type == PAYMENT_CANCELED:
+        return _payment_canceled(services, shop, event.id, event.data.object)
     session = event_session(event)
     if session is None:
         return WebhookOutcome(event.id, event.type, "ignored")
@@ -95,6 +100,29 @@ def process_event(services: Services, shop: Shop, event: StripeWebhookPayload) -
         },
     )
     return WebhookOutcome(event.id, event.type, result)
+
+
+def _payment_canceled(
+    services: Services, shop: Shop, event_id: str, intent: dict[str, Any]
+) -> WebhookOutcome:
+    """An authorization dropped at Stripe: an order still waiting for capture is failed."""
+    intent_id = intent.get("id")
+    if not isinstance(intent_id, str):
+        raise WebhookRejected("The event's PaymentIntent could not be read.")
+    with services.uow() as uow:
+        if not uow.events.record(event_id, shop.id, PAYMENT_CANCELED):
+            return WebhookOutcome(event_id, PAYMENT_CANCELED, "duplicate")
+        result = payment_cancelled_in(uow, shop.id, intent_id)
+    log.info(
+        "webhook handled",
+        extra={
+            "shop_id": shop.id,
+            "event_id": event_id,
+            "event_type": PAYMENT_CANCELED,
+            "result": result,
+        },
+    )
+    return WebhookOutcome(event_id, PAYMENT_CANCELED, result)
 
 
 def _release_in(uow: UnitOfWork, shop: Shop, session: CheckoutSession, to: Released) -> str:

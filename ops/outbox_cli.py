@@ -143,6 +143,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     for s in report.sessions:
         ref = f" -> order {s.order_reference}" if s.order_reference else ""
         print(f"  {s.shop_id} checkout {s.checkout_id} ({s.session_id}): {s.outcome}{ref}")
+    print(f"payments checked against Stripe: {report.payments_checked}")
+    for p in report.payments:
+        print(
+            f"  {p.shop_id} order {p.order_reference} ({p.payment_intent_id}):"
+            f" ours {p.ours}, stripe {p.stripe} (not repaired: look at it)"
+        )
     return 0
 
 

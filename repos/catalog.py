@@ -45,11 +45,13 @@ class CatalogRepository(Repository):
             (shop_id,),
         )
 
-    def coupon(self, shop_id: str, code: str) -> Coupon | None:
+    def coupon(self, shop_id: str, code: str, *, active_only: bool = True) -> Coupon | None:
+        """A coupon by code; ``active_only=False`` also finds one retired since an order
+        used it (a placed order keeps the coupon it was sold with)."""
         return self._one(
             Coupon,
-            "SELECT * FROM coupons WHERE shop_id = %s AND code = %s AND active",
-            (shop_id, code),
+            "SELECT * FROM coupons WHERE shop_id = %s AND code = %s AND (active OR NOT %s)",
+            (shop_id, code, active_only),
         )
 
     def upsert_product(self, product: Product) -> None:

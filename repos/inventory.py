@@ -159,6 +159,40 @@ class InventoryRepository(Repository):
             )
         return active
 
+    def return_units(self, shop_id: str, checkout_id: UUID, units: dict[str, int]) -> None:
+        """Put units an order no longer takes back on hand, at the locations they came from.
+
+        The order's committed hold lines shrink by what is returned, so they always say
+        what the order still takes, and no location gets back more than it gave.
+        """
+        committed = [h for h in self.holds(checkout_id) if h.state == "committed"]
+        self.lock_levels(shop_id, [sku for sku, qty in units.items() if qty > 0])
+        for sku in sorted(units):
+            left = units[sku]
+            for h in (h for h in committed if h.sku == sku):
+                if left <= 0:
+                    break
+                take = min(left, h.quantity)
+                left -= take
+                if take == h.quantity:
+                    self.conn.execute(
+                        "DELETE FROM inventory_hold_lines WHERE hold_id = %s AND sku = %s",
+                        (h.hold_id, sku),
+                    )
+                else:
+                    self.conn.execute(
+                        "UPDATE inventory_hold_lines SET quantity = quantity - %s"
+                        " WHERE hold_id = %s AND sku = %s",
+                        (take, h.hold_id, sku),
+                    )
+                self.conn.execute(
+                    "UPDATE inventory_levels SET on_hand = on_hand + %s"
+                    " WHERE shop_id = %s AND sku = %s AND location = %s",
+                    (take, shop_id, sku, h.location),
+                )
+            if left > 0:
+                raise StockChanged(f"{sku}: {left} more returned than the order took")
+
     def lapsed_checkouts(self, now: datetime, limit: int = 100) -> list[tuple[str, UUID]]:
         """(shop, checkout) pairs whose active holds have passed their expiry."""
         rows = self.conn.execute(

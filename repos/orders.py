@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from repos.base import Repository
-from schemas.records import OrderLineRecord, OrderRecord, OrderStatus, PaymentRecord, PricedLine
+from schemas.records import (
+    OrderLineRecord,
+    OrderRecord,
+    OrderStatus,
+    PaymentEvent,
+    PaymentEventKind,
+    PaymentRecord,
+    PricedLine,
+)
 
 
 class OrderRepository(Repository):
@@ -45,9 +55,10 @@ class OrderRepository(Repository):
                     for ln in lines
                 ],
             )
-        self.conn.execute(
+        row = self.conn.execute(
             """INSERT INTO payments (order_id, stripe_payment_intent_id, amount, currency, status,
-                   refunded_amount) VALUES (%s, %s, %s, %s, %s, %s)""",
+                   refunded_amount, capture_method, captured_amount)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             (
                 order.id,
                 payment.stripe_payment_intent_id,
@@ -55,8 +66,13 @@ class OrderRepository(Repository):
                 payment.currency,
                 payment.status,
                 payment.refunded_amount,
+                payment.capture_method,
+                payment.captured_amount,
             ),
-        )
+        ).fetchone()
+        assert row is not None
+        kind: PaymentEventKind = "authorized" if payment.capture_method == "manual" else "charged"
+        self._payment_event(row["id"], kind, payment.amount, payment.stripe_payment_intent_id)
 
     def by_checkout(self, checkout_id: UUID) -> OrderRecord | None:
         return self._one(OrderRecord, "SELECT * FROM orders WHERE checkout_id = %s", (checkout_id,))
@@ -81,11 +97,130 @@ class OrderRepository(Repository):
     def set_status(self, order_id: UUID, status: OrderStatus) -> None:
         self.conn.execute("UPDATE orders SET status = %s WHERE id = %s", (status, order_id))
 
-    def record_refund(self, order_id: UUID, amount: int) -> None:
+    def order_for_intent(self, shop_id: str, payment_intent_id: str) -> UUID | None:
+        row = self.conn.execute(
+            "SELECT p.order_id FROM payments p JOIN orders o ON o.id = p.order_id"
+            " WHERE o.shop_id = %s AND p.stripe_payment_intent_id = %s",
+            (shop_id, payment_intent_id),
+        ).fetchone()
+        return row["order_id"] if row else None
+
+    def settled_payments(
+        self, shop_id: str, since: datetime, limit: int
+    ) -> list[tuple[str, PaymentRecord]]:
+        """(order reference, payment) of payments that moved since ``since`` and have no
+        money effect in flight (a capture, void or refund due and not yet done)."""
+        rows = self.conn.execute(
+            """
+            SELECT o.reference, p.* FROM payments p JOIN orders o ON o.id = p.order_id
+            WHERE o.shop_id = %(shop)s AND p.updated_at >= %(since)s
+              AND p.stripe_payment_intent_id IS NOT NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox x
+                WHERE x.shop_id = %(shop)s AND x.state <> 'done' AND x.available_at <= now()
+                  AND x.kind IN ('stripe.capture', 'stripe.void', 'stripe.refund')
+                  AND x.payload->>'order_id' = o.id::text)
+            ORDER BY p.updated_at DESC LIMIT %(limit)s
+            """,
+            {"shop": shop_id, "since": since, "limit": limit},
+        ).fetchall()
+        return [(r["reference"], PaymentRecord.model_validate(r)) for r in rows]
+
+    def payment_events(self, order_id: UUID) -> list[PaymentEvent]:
+        return self._all(
+            PaymentEvent,
+            "SELECT e.* FROM payment_events e JOIN payments p ON p.id = e.payment_id"
+            " WHERE p.order_id = %s ORDER BY e.id",
+            (order_id,),
+        )
+
+    def _payment_event(
+        self, payment_id: int, kind: PaymentEventKind, amount: int, stripe_id: str | None
+    ) -> None:
         self.conn.execute(
-            "UPDATE payments SET refunded_amount = refunded_amount + %s, status = 'refunded'"
-            " WHERE order_id = %s",
-            (amount, order_id),
+            "INSERT INTO payment_events (payment_id, kind, amount, stripe_id)"
+            " VALUES (%s, %s, %s, %s)",
+            (payment_id, kind, amount, stripe_id),
+        )
+
+    def _update_payment(self, order_id: UUID, assignments: str, params: dict[str, object]) -> int:
+        row = self.conn.execute(
+            f"UPDATE payments SET {assignments}, updated_at = now()"  # noqa: S608
+            " WHERE order_id = %(order)s RETURNING id",
+            {**params, "order": order_id},
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"no payment for order {order_id}")
+        return int(row["id"])
+
+    def record_refund(self, order_id: UUID, amount: int, refund_id: str | None = None) -> None:
+        payment_id = self._update_payment(
+            order_id,
+            "refunded_amount = refunded_amount + %(amount)s, status = 'refunded'",
+            {"amount": amount},
+        )
+        self._payment_event(payment_id, "refunded", amount, refund_id)
+
+    def record_capture(self, order_id: UUID, amount: int, payment_intent_id: str) -> None:
+        """Captured ``amount``; Stripe releases the rest of the authorization."""
+        payment_id = self._update_payment(
+            order_id,
+            "captured_amount = %(amount)s, voided_amount = amount - %(amount)s,"
+            " status = 'succeeded'",
+            {"amount": amount},
+        )
+        self._payment_event(payment_id, "captured", amount, payment_intent_id)
+        payment = self.payment(order_id)
+        if payment is not None and payment.voided_amount:
+            self._payment_event(payment_id, "voided", payment.voided_amount, payment_intent_id)
+
+    def record_void(
+        self, order_id: UUID, payment_intent_id: str, kind: PaymentEventKind = "voided"
+    ) -> None:
+        """The authorization was cancelled (by us, or lapsed at Stripe): nothing is owed.
+        Recorded once: a payment already ``canceled`` is left as it is."""
+        before = self.payment(order_id)
+        if before is None or before.status == "canceled":
+            return
+        payment_id = self._update_payment(
+            order_id,
+            "voided_amount = amount - captured_amount, status = 'canceled'",
+            {},
+        )
+        payment = self.payment(order_id)
+        assert payment is not None
+        self._payment_event(payment_id, kind, payment.voided_amount, payment_intent_id)
+
+    def lock_by_reference(self, shop_id: str, reference: str) -> OrderRecord | None:
+        """The order row lock that capture and every change take (one at a time per order)."""
+        return self._one(
+            OrderRecord,
+            "SELECT * FROM orders WHERE shop_id = %s AND reference = %s FOR UPDATE",
+            (shop_id, reference),
+        )
+
+    def set_totals(
+        self, order_id: UUID, *, subtotal: int, discount: int, shipping: int, total: int
+    ) -> None:
+        self.conn.execute(
+            "UPDATE orders SET subtotal = %s, discount = %s, shipping = %s, total = %s"
+            " WHERE id = %s",
+            (subtotal, discount, shipping, total, order_id),
+        )
+
+    def set_line_quantity(self, line_id: int, quantity: int) -> None:
+        """A new quantity for one line; 0 removes it."""
+        if quantity == 0:
+            self.conn.execute("DELETE FROM order_lines WHERE id = %s", (line_id,))
+            return
+        self.conn.execute(
+            "UPDATE order_lines SET quantity = %s, line_total = unit_amount * %s WHERE id = %s",
+            (quantity, quantity, line_id),
+        )
+
+    def set_shipping_address(self, order_id: UUID, address: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE orders SET shipping_address = %s WHERE id = %s", (Jsonb(address), order_id)
         )
 
     def get(self, order_id: UUID, *, lock: bool = False) -> OrderRecord | None:

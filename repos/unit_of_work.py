@@ -15,6 +15,7 @@ from repos.database import Database
 from repos.events import StripeEventRepository
 from repos.inventory import InventoryRepository
 from repos.merchant_events import MerchantEventRepository
+from repos.order_events import OrderEventRepository
 from repos.orders import OrderRepository
 from repos.outbox import OutboxRepository
 from repos.shops import ShopRepository
@@ -32,6 +33,7 @@ class UnitOfWork:
     inventory: InventoryRepository
     checkouts: CheckoutRepository
     orders: OrderRepository
+    order_events: OrderEventRepository
     events: StripeEventRepository
     outbox: OutboxRepository
     audit: AuditRepository
@@ -53,6 +55,7 @@ class UnitOfWork:
         self.inventory = InventoryRepository(conn)
         self.checkouts = CheckoutRepository(conn)
         self.orders = OrderRepository(conn)
+        self.order_events = OrderEventRepository(conn)
         self.events = StripeEventRepository(conn)
         self.outbox = OutboxRepository(conn)
         self.audit = AuditRepository(conn)

@@ -60,6 +60,14 @@ class Capture(Message):
     payment_intent_id: str
 
 
+class Void(Message):
+    """Cancel an uncaptured PaymentIntent: the authorization is released, nothing is charged."""
+
+    kind: Literal["stripe.void"] = "stripe.void"
+    order_id: UUID
+    payment_intent_id: str
+
+
 class ExpireSession(Message):
     """Make a lapsed checkout's Stripe session unpayable."""
 
@@ -76,6 +84,14 @@ class CustomerUpsert(Message):
 class OrderConfirmationEmail(Message):
     kind: Literal["email.order_confirmation"] = "email.order_confirmation"
     order_id: UUID
+
+
+class OrderChangeEmail(Message):
+    """Tell the customer their order changed: cancelled, a new address, fewer items."""
+
+    kind: Literal["email.order_change"] = "email.order_change"
+    order_id: UUID
+    change: Literal["cancelled", "address_changed", "quantity_changed", "capture_failed"]
 
 
 class CartClear(Message):
@@ -96,9 +112,11 @@ AnyMessage = (
     | PaymentMetadataSync
     | Refund
     | Capture
+    | Void
     | ExpireSession
     | CustomerUpsert
     | OrderConfirmationEmail
+    | OrderChangeEmail
     | CartClear
     | MerchantWebhook
 )

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from schemas.money import MinorUnits
 
@@ -18,7 +18,22 @@ CheckoutState = Literal[
     "pending", "open", "fulfilled", "stock_conflict", "failed", "expired", "refunded"
 ]
 HoldState = Literal["active", "committed", "released", "expired"]
-OrderStatus = Literal["paid", "authorized", "stock_conflict", "captured", "cancelled", "refunded"]
+OrderStatus = Literal[
+    "paid",
+    "authorized",
+    "capturing",
+    "stock_conflict",
+    "captured",
+    "cancelled",
+    "refunded",
+    "capture_failed",
+]
+PaymentEventKind = Literal[
+    "authorized", "charged", "captured", "voided", "refunded", "capture_failed"
+]
+MAX_DELAYED_WINDOW_SECONDS = 6 * 24 * 3600
+"""Stripe cancels an uncaptured authorization after 7 days; a delayed shop's window must end
+a full day before that (also a CHECK on the shops table)."""
 OutboxState = Literal["pending", "enqueued", "done", "dead"]
 
 
@@ -37,6 +52,19 @@ class Shop(Record):
     capture_mode: Literal["immediate", "delayed"]
     capture_window_seconds: int
     checkout_rate_limit: str | None
+
+    @model_validator(mode="after")
+    def _window_before_authorization_lapses(self) -> Shop:
+        if self.capture_window_seconds <= 0:
+            raise ValueError("capture_window_seconds must be positive")
+        if self.capture_mode == "delayed" and (
+            self.capture_window_seconds > MAX_DELAYED_WINDOW_SECONDS
+        ):
+            raise ValueError(
+                "a delayed shop's capture window must end at least a day before Stripe's "
+                f"7-day authorization lapses (at most {MAX_DELAYED_WINDOW_SECONDS} s)"
+            )
+        return self
 
 
 class Product(Record):
@@ -145,11 +173,53 @@ class OrderLineRecord(Record):
 
 
 class PaymentRecord(Record):
+    """One payment of an order. ``amount`` is what was authorized (manual capture) or
+    charged (automatic); captured, voided and refunded amounts move with its events."""
+
     stripe_payment_intent_id: str | None
     amount: MinorUnits
     currency: str
     status: str
     refunded_amount: MinorUnits
+    capture_method: Literal["automatic", "manual"] = "automatic"
+    captured_amount: MinorUnits = 0
+    voided_amount: MinorUnits = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stripe_status(cls, data: Any) -> Any:
+        """Fulfilment names the PaymentIntent's status; a new row's capture method and
+        captured amount follow from it (``requires_capture``: authorized, not captured)."""
+        if isinstance(data, dict) and "capture_method" not in data:
+            manual = data.get("status") == "requires_capture"
+            data = {
+                **data,
+                "capture_method": "manual" if manual else "automatic",
+                "captured_amount": 0 if manual else data.get("amount", 0),
+            }
+        return data
+
+
+class PaymentEvent(Record):
+    id: int
+    payment_id: int
+    kind: PaymentEventKind
+    amount: MinorUnits
+    stripe_id: str | None
+    created_at: datetime
+
+
+class OrderEvent(Record):
+    id: int
+    order_id: UUID
+    kind: str
+    actor: Literal["customer", "system"]
+    idempotency_key: str | None
+    request_hash: str | None
+    total_before: MinorUnits
+    total_after: MinorUnits
+    details: dict[str, Any]
+    created_at: datetime
 
 
 class OutboxRow(Record):

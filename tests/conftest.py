@@ -21,7 +21,7 @@ from stripe_emulator.server import EmulatorServer
 
 TABLES = (
     "audit_events, merchant_events, merchant_webhook_endpoints, outbox, stripe_events,"
-    " stripe_event_cursors, payments, order_lines, orders, inventory_hold_lines,"
+    " stripe_event_cursors, order_events, payment_events, payments, order_lines, orders, inventory_hold_lines,"
     " inventory_holds, checkouts, inventory_levels, coupons, shipping_options, products, shops"
 )
 

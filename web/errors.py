@@ -31,6 +31,9 @@ STATUS: dict[type[e.KassaError], int] = {
     e.CheckoutNotFound: 404,
     e.CheckoutInProgress: 409,
     e.OrderNotFound: 404,
+    e.WindowClosed: 409,
+    e.AmountIncreaseNotAllowed: 409,
+    e.AddingItemsUnavailable: 501,
     e.PaymentProviderUnavailable: 503,
     e.StockUnavailable: 503,
     e.Unauthorized: 401,
@@ -51,6 +54,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "rate_limited",
+    501: "not_implemented",
     503: "service_unavailable",
 }
 

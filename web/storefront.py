@@ -6,26 +6,40 @@ Nothing sensitive goes into URLs or localStorage, and every page sends no-referr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
-from checkout import carts
+from checkout import carts, modifications
 from checkout.errors import CheckoutNotFound, KassaError, OrderNotFound, Unauthorized
+from checkout.fulfilment import order_token
+from checkout.modifications import ChangeRequest
 from checkout.money import format_amount
-from checkout.orders import order_for_owner
+from checkout.orders import order_for_owner, redeem_order_link
 from checkout.sessions import cancel_checkout, start_checkout
 from checkout.status import owned_checkout
 from schemas.cart import CartInput
+from schemas.orders import AddressInput
 from schemas.records import Shop
 from web.context import container
-from web.cookies import CHECKOUT_COOKIE, read_cart_id, set_cart_cookie, set_secure_cookie
+from web.cookies import (
+    CHECKOUT_COOKIE,
+    ORDER_COOKIE,
+    read_cart_id,
+    set_cart_cookie,
+    set_secure_cookie,
+)
 from web.csrf import attach_csrf_cookie, csrf_token, require_csrf
 from web.errors import status_for
 from web.orders import order_token_from_request
 
 bp = Blueprint("storefront", __name__)
+
+ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 
 def _shop() -> Shop:
@@ -168,4 +182,75 @@ def order(reference: str) -> Response:
         view = order_for_owner(container(), shop, reference, order_token_from_request())
     except (OrderNotFound, Unauthorized):
         return _page("base.html", shop, 404, error="We could not find that order for this browser.")
-    return _page("order.html", shop, order=view)
+    return _page("order.html", shop, order=view, notice=request.args.get("notice"))
+
+
+@bp.get("/orders/<reference>/access")
+def order_access(reference: str) -> Response:
+    """The emailed link: exchange its token for the HttpOnly order cookie on this device,
+    then land on the order page by an address without the token (and no Referer leaves)."""
+    shop, c = _shop(), container()
+    try:
+        order, max_age = redeem_order_link(
+            c, shop, reference, request.args.get("token", ""), datetime.now(UTC)
+        )
+    except OrderNotFound:
+        return _page("base.html", shop, 404, error="This order link is not valid or has expired.")
+    resp = redirect(url_for("storefront.order", reference=order.reference), 303)
+    set_secure_cookie(resp, ORDER_COOKIE, order_token(c.settings.secret_key, order.id), max_age)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _change(reference: str, notice: str, change: Callable[[ChangeRequest], object]) -> Response:
+    """Run one change from an order-page form; errors re-render the page with the reason."""
+    require_csrf()
+    shop = _shop()
+    req = ChangeRequest(shop, reference, order_token_from_request(), idempotency_key=None)
+    try:
+        change(req)
+    except (OrderNotFound, Unauthorized):
+        return _page("base.html", shop, 404, error="We could not find that order for this browser.")
+    except KassaError as exc:
+        view = order_for_owner(container(), shop, reference, req.token)
+        return _page("order.html", shop, status_for(exc), order=view, error=exc.message)
+    return redirect(url_for("storefront.order", reference=reference, notice=notice), 303)
+
+
+@bp.post("/orders/<reference>/cancel")
+def order_cancel(reference: str) -> Response:
+    return _change(
+        reference,
+        "Your order is cancelled.",
+        lambda req: modifications.cancel_order(container(), req),
+    )
+
+
+@bp.post("/orders/<reference>/address")
+def order_address(reference: str) -> Response:
+    form = {k: request.form.get(k, "").strip() or None for k in ADDRESS_FIELDS}
+    try:
+        address = AddressInput.model_validate(form)
+    except ValidationError:
+        shop = _shop()
+        view = order_for_owner(container(), shop, reference, order_token_from_request())
+        error = "Please fill in street, city, postal code and a two-letter country code."
+        return _page("order.html", shop, 422, order=view, error=error)
+    return _change(
+        reference,
+        "Your shipping address is updated.",
+        lambda req: modifications.change_address(container(), req, address),
+    )
+
+
+@bp.post("/orders/<reference>/lines/<int:line_id>")
+def order_line(reference: str, line_id: int) -> Response:
+    try:
+        quantity = int(request.form.get("quantity", ""))
+    except ValueError:
+        quantity = -1  # refused below with the domain's own message
+    return _change(
+        reference,
+        "Your order is updated.",
+        lambda req: modifications.set_line_quantity(container(), req, line_id, quantity),
+    )

@@ -1,5 +1,8 @@
-"""The order confirmation email: plain text, read from Postgres when it is sent, delivered
-over SMTP or, in development (``smtp_port == 0``), written as an .eml file."""
+"""Order emails: plain text, read from Postgres when they are sent, delivered over SMTP
+or, in development (``smtp_port == 0``), written as .eml files.
+
+Each carries the order's signed link: opening it on any device sets the order cookie and
+lands on the order page without the token in the address bar."""
 
 from __future__ import annotations
 
@@ -11,10 +14,64 @@ from email.utils import formataddr, formatdate
 from pathlib import Path
 
 from checkout.money import format_amount
+from checkout.orders import order_link_path
 from schemas.records import OrderLineRecord, OrderRecord, Shop
 from schemas.settings import Settings
 
 SMTP_TIMEOUT_SECONDS = 10
+
+CHANGE_TEXT = {
+    "cancelled": (
+        "Your order {ref} is cancelled",
+        "Your order {ref} is cancelled. Any payment is released or refunded in full.",
+    ),
+    "capture_failed": (
+        "Your order {ref} could not be completed",
+        "We could not complete the payment for your order {ref}, so it is cancelled and "
+        "nothing was charged.",
+    ),
+    "address_changed": (
+        "Your order {ref}: new shipping address",
+        "The shipping address of your order {ref} was changed.",
+    ),
+    "quantity_changed": ("Your order {ref} was changed", "Your order {ref} was changed."),
+}
+
+
+def _summary(order: OrderRecord, lines: list[OrderLineRecord], exponent: int) -> list[str]:
+    def money(value: int) -> str:
+        return format_amount(value, order.currency, exponent)
+
+    body = [f"  {ln.quantity} x {ln.name} ({ln.sku})  {money(ln.line_total)}" for ln in lines]
+    body += ["", f"Subtotal: {money(order.subtotal)}"]
+    if order.discount:
+        body.append(f"Discount: -{money(order.discount)}")
+    body += [f"Shipping: {money(order.shipping)}", f"Total: {money(order.total)}", ""]
+    return body
+
+
+def _message(
+    shop: Shop,
+    order: OrderRecord,
+    settings: Settings,
+    message_key: str,
+    subject: str,
+    body: list[str],
+) -> EmailMessage:
+    """Its Message-ID comes from the outbox dedupe key, so a resend after a crash is
+    recognisably the same message to the receiving side."""
+    assert order.customer_email is not None
+    greeting = f"Hello {order.customer_name}," if order.customer_name else "Hello,"
+    link = shop.storefront_url.rstrip("/") + order_link_path(settings.secret_key, order)
+    msg = EmailMessage()
+    msg["From"] = formataddr((shop.name, settings.mail_from))
+    msg["To"] = order.customer_email
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    domain = settings.mail_from.rpartition("@")[2] or "kassa.local"
+    msg["Message-ID"] = f"<{message_key}@{domain}>"
+    msg.set_content("\n".join([greeting, "", *body, f"Your order: {link}", ""]))
+    return msg
 
 
 def confirmation(
@@ -25,32 +82,28 @@ def confirmation(
     settings: Settings,
     message_key: str,
 ) -> EmailMessage:
-    """The message for one order. Its Message-ID comes from the outbox dedupe key, so a
-    resend after a crash is recognisably the same message to the receiving side."""
-    assert order.customer_email is not None
+    body = [f"Thank you for your order {order.reference} at {shop.name}.", ""]
+    body += _summary(order, lines, exponent)
+    if order.status in ("paid", "authorized"):
+        minutes = shop.capture_window_seconds // 60
+        body += [f"You can change or cancel it for {minutes} minutes after ordering.", ""]
+    return _message(shop, order, settings, message_key, f"Your order {order.reference}", body)
 
-    def money(value: int) -> str:
-        return format_amount(value, order.currency, exponent)
 
-    body = [f"Hello {order.customer_name}," if order.customer_name else "Hello,", ""]
-    body += [f"Thank you for your order {order.reference} at {shop.name}.", ""]
-    body += [f"  {ln.quantity} x {ln.name} ({ln.sku})  {money(ln.line_total)}" for ln in lines]
-    body += ["", f"Subtotal: {money(order.subtotal)}"]
-    if order.discount:
-        body.append(f"Discount: -{money(order.discount)}")
-    body += [f"Shipping: {money(order.shipping)}", f"Total: {money(order.total)}", ""]
-    link = f"{shop.storefront_url.rstrip('/')}/orders/{order.reference}"
-    body += [f"Your order: {link}", ""]
-
-    msg = EmailMessage()
-    msg["From"] = formataddr((shop.name, settings.mail_from))
-    msg["To"] = order.customer_email
-    msg["Subject"] = f"Your order {order.reference}"
-    msg["Date"] = formatdate(localtime=False)
-    domain = settings.mail_from.rpartition("@")[2] or "kassa.local"
-    msg["Message-ID"] = f"<{message_key}@{domain}>"
-    msg.set_content("\n".join(body))
-    return msg
+def change(
+    shop: Shop,
+    order: OrderRecord,
+    lines: list[OrderLineRecord],
+    exponent: int,
+    settings: Settings,
+    message_key: str,
+    what: str,
+) -> EmailMessage:
+    subject, text = CHANGE_TEXT[what]
+    body = [text.format(ref=order.reference), ""]
+    if what == "quantity_changed":
+        body += _summary(order, lines, exponent)
+    return _message(shop, order, settings, message_key, subject.format(ref=order.reference), body)
 
 
 def deliver(msg: EmailMessage, settings: Settings, file_name: str) -> None:

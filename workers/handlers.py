@@ -7,8 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import partial
 from typing import Any, TypeVar
 
+from checkout.capture import begin_capture, fail_capture_in, finish_capture_in
 from checkout.merchant_events import emit_order_in
 from checkout.ports import PaymentProviderError, Services
 from repos.unit_of_work import UnitOfWork
@@ -19,10 +22,12 @@ from schemas.outbox import (
     ExpireSession,
     MerchantWebhook,
     Message,
+    OrderChangeEmail,
     OrderConfirmationEmail,
     PaymentMetadataSync,
     Refund,
     StockMirrorDecrement,
+    Void,
 )
 from schemas.records import OrderRecord, Shop
 from workers import email, merchant_webhooks
@@ -69,8 +74,8 @@ def perform(effect: Effect, kind: str, payload: dict[str, Any]) -> None:
     handler(effect, message)
 
 
-def _order(effect: Effect, order_id: Any, *, lock: bool = False) -> OrderRecord:
-    order = effect.uow.orders.get(order_id, lock=lock)
+def _order(effect: Effect, order_id: Any) -> OrderRecord:
+    order = effect.uow.orders.get(order_id)
     if order is None or order.shop_id != effect.shop.id:
         raise PermanentJobError("order_not_found")
     return order
@@ -98,7 +103,7 @@ def sync_payment_metadata(effect: Effect, msg: PaymentMetadataSync) -> None:
 def refund(effect: Effect, msg: Refund) -> None:
     """Give the money back. An authorization that was never captured (delayed capture) is
     voided instead, since Stripe refunds only captured charges; a retry after the void finds
-    the intent ``canceled`` and has nothing left to do."""
+    the intent ``canceled`` and has nothing left to do. The payment row records which."""
     payments = effect.services.payments
     status = payments.retrieve_payment_intent(effect.shop, msg.payment_intent_id).status
     if status in ("requires_capture", "canceled"):
@@ -106,9 +111,9 @@ def refund(effect: Effect, msg: Refund) -> None:
             payments.cancel_payment_intent(
                 effect.shop, msg.payment_intent_id, idempotency_key=effect.dedupe_key
             )
-        _record_refund(effect, msg)
+        _record_refund(effect, msg, None)
         return
-    payments.refund(
+    refund_id = payments.refund(
         effect.shop,
         msg.payment_intent_id,
         msg.amount,
@@ -119,33 +124,67 @@ def refund(effect: Effect, msg: Refund) -> None:
             "reason": msg.reason,
         },
     )
-    _record_refund(effect, msg)
+    _record_refund(effect, msg, refund_id)
 
 
-def _record_refund(effect: Effect, msg: Refund) -> None:
-    """The money is back: the payment says so, and the merchant hears of it."""
+def _record_refund(effect: Effect, msg: Refund, refund_id: str | None) -> None:
+    """The money is back (refunded, or the authorization voided when ``refund_id`` is
+    None): the payment says so, and the merchant hears of it."""
     if msg.order_id is None:
         return
     order = _order(effect, msg.order_id)
-    effect.uow.orders.record_refund(order.id, msg.amount)
+    if refund_id is None:
+        effect.uow.orders.record_void(order.id, msg.payment_intent_id)
+    else:
+        effect.uow.orders.record_refund(order.id, msg.amount, refund_id)
     emit_order_in(effect.uow, "order.refunded", order)
 
 
 @handles(Capture)
 def capture(effect: Effect, msg: Capture) -> None:
-    """At the end of the modification window, under the order lock that changes also take:
-    capture what the order is worth now (changes only ever lower it)."""
-    order = _order(effect, msg.order_id, lock=True)
-    if order.status != "authorized":
-        log.info(
-            "capture skipped",
-            extra={"order_ref": order.reference, "order_status": order.status},
+    """At the end of the modification window: capture what the order is worth now
+    (changes only ever lower it). See checkout.capture for why this cannot interleave
+    with a change. A refusal that no retry can fix marks the order capture_failed."""
+    _order(effect, msg.order_id)
+    amount = begin_capture(effect.services, effect.shop.id, msg.order_id)
+    if amount is None:
+        return
+    payments = effect.services.payments
+    try:
+        payments.capture(
+            effect.shop, msg.payment_intent_id, amount, idempotency_key=effect.dedupe_key
+        )
+    except PaymentProviderError as exc:
+        if exc.transient:
+            raise
+        status = payments.retrieve_payment_intent(effect.shop, msg.payment_intent_id).status
+        fail_capture_in(
+            effect.uow,
+            msg.order_id,
+            exc.code or "capture_refused",
+            void=status == "requires_capture",
         )
         return
-    effect.services.payments.capture(
-        effect.shop, msg.payment_intent_id, order.total, idempotency_key=effect.dedupe_key
-    )
-    effect.uow.orders.set_status(order.id, "captured")
+    finish_capture_in(effect.uow, msg.order_id, amount, msg.payment_intent_id)
+
+
+@handles(Void)
+def void(effect: Effect, msg: Void) -> None:
+    """Cancel the authorization of a cancelled order. Stripe refuses to cancel one that
+    is already canceled (lapsed, or our own earlier attempt): then it is void already."""
+    payments = effect.services.payments
+    try:
+        payments.cancel_payment_intent(
+            effect.shop, msg.payment_intent_id, idempotency_key=effect.dedupe_key
+        )
+    except PaymentProviderError as exc:
+        if exc.transient:
+            raise
+        if payments.retrieve_payment_intent(effect.shop, msg.payment_intent_id).status != (
+            "canceled"
+        ):
+            raise
+    effect.uow.orders.record_void(_order(effect, msg.order_id).id, msg.payment_intent_id)
 
 
 @handles(ExpireSession)
@@ -179,21 +218,31 @@ def upsert_customer(effect: Effect, msg: CustomerUpsert) -> None:
     )
 
 
-@handles(OrderConfirmationEmail)
-def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None:
-    """Reads the order at send time (its latest lines and address); never writes to it."""
-    order = _order(effect, msg.order_id)
+def _mail(effect: Effect, order_id: Any, build: Callable[..., EmailMessage]) -> None:
+    """Read the order at send time (its latest lines and address; never written here) and
+    send what ``build`` makes of it, if the customer left an address."""
+    order = _order(effect, order_id)
     if not order.customer_email:
-        log.info("no email address; confirmation skipped", extra={"order_ref": order.reference})
+        log.info("no email address; email skipped", extra={"order_ref": order.reference})
         return
     exponent = effect.uow.shops.currency_exponent(order.currency)
     if exponent is None:
         raise PermanentJobError("unknown_currency")
     settings = effect.services.settings
-    message = email.confirmation(
-        effect.shop, order, effect.uow.orders.lines(order.id), exponent, settings, effect.dedupe_key
-    )
+    lines = effect.uow.orders.lines(order.id)
+    message = build(effect.shop, order, lines, exponent, settings, effect.dedupe_key)
     email.deliver(message, settings, job_id_for(effect.dedupe_key))
+
+
+@handles(OrderConfirmationEmail)
+def send_order_confirmation(effect: Effect, msg: OrderConfirmationEmail) -> None:
+    _mail(effect, msg.order_id, email.confirmation)
+
+
+@handles(OrderChangeEmail)
+def send_order_change(effect: Effect, msg: OrderChangeEmail) -> None:
+    """Tells the customer what changed: cancelled, new address, fewer items, failed."""
+    _mail(effect, msg.order_id, partial(email.change, what=msg.change))
 
 
 @handles(CartClear)

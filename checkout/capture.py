@@ -1,0 +1,85 @@
+"""Capture at the end of the modification window, never interleaved with a change.
+
+Capture is two short transactions around one Stripe call. The first takes the order row
+lock (the lock every change takes), reads the total and marks the order ``capturing``, and
+commits: from then on every change finds the window closed, so the amount cannot move
+under the Stripe call. The second records the capture. A crash between them leaves the
+order ``capturing``, and the retried job captures the same amount with the same
+idempotency key, which Stripe answers with the first result.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from prometheus_client import Counter
+
+from checkout.modifications import cancel_in, record_in
+from checkout.ports import Services
+from repos.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CAPTURE_FAILURES = Counter(
+    "kassa_capture_failures_total",
+    "Authorized orders whose payment could not be captured (authorization expired, "
+    "cancelled at Stripe, refused): stock returned, order marked capture_failed",
+    ["reason"],
+)
+
+
+def begin_capture(services: Services, shop_id: str, order_id: UUID) -> int | None:
+    """Close the window for good and return the amount to capture, or None if there is
+    nothing to capture (cancelled, already captured or failed)."""
+    with services.uow() as uow:
+        order = uow.orders.get(order_id, lock=True)
+        if order is None or order.shop_id != shop_id:
+            return None
+        if order.status == "authorized":
+            uow.orders.set_status(order.id, "capturing")
+        elif order.status != "capturing":
+            log.info(
+                "capture skipped",
+                extra={"order_ref": order.reference, "order_status": order.status},
+            )
+            return None
+        return order.total
+
+
+def finish_capture_in(uow: UnitOfWork, order_id: UUID, amount: int, payment_intent_id: str) -> None:
+    order = uow.orders.get(order_id, lock=True)
+    assert order is not None
+    uow.orders.set_status(order.id, "captured")
+    uow.orders.record_capture(order.id, amount, payment_intent_id)
+    log.info("payment captured", extra={"order_ref": order.reference, "amount": amount})
+
+
+def fail_capture_in(uow: UnitOfWork, order_id: UUID, reason: str, *, void: bool) -> bool:
+    """The authorization is gone (expired, cancelled at Stripe, refused): the order must
+    not look paid. Stock goes back, the order becomes ``capture_failed``, the customer is
+    told, and ops see a metric and an audit row. False if there was nothing to fail."""
+    order = uow.orders.get(order_id, lock=True)
+    if order is None or order.status not in ("authorized", "capturing"):
+        return False
+    payment = uow.orders.payment(order.id)
+    change = cancel_in(uow, order, kind="capture_failed", void=void, email="capture_failed")
+    uow.orders.set_status(order.id, "capture_failed")
+    if payment is not None and payment.stripe_payment_intent_id:
+        uow.orders.record_void(order.id, payment.stripe_payment_intent_id, "capture_failed")
+    record_in(uow, order, change, "system")
+    uow.audit.add(order.shop_id, "capture_failed", order.reference, {"reason": reason})
+    CAPTURE_FAILURES.labels(reason).inc()
+    log.warning("capture failed", extra={"order_ref": order.reference, "reason": reason})
+    return True
+
+
+def payment_cancelled_in(uow: UnitOfWork, shop_id: str, payment_intent_id: str) -> str:
+    """``payment_intent.canceled``: Stripe dropped an authorization (it lapsed after 7
+    days, or someone cancelled it in the dashboard). Ours to record only if the order was
+    still waiting for capture; a void we asked for finds the order already cancelled."""
+    order_id = uow.orders.order_for_intent(shop_id, payment_intent_id)
+    if order_id is None:
+        return "unknown_payment"
+    failed = fail_capture_in(uow, order_id, "canceled_at_stripe", void=False)
+    return "capture_failed" if failed else "already_settled"

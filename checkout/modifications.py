@@ -1,0 +1,341 @@
+"""Changes an order's owner may make while its modification window is open: cancel it,
+change the shipping address, lower a line's quantity.
+
+Every change runs in one transaction under the order row lock, the same lock the capture
+job takes: a change that commits first is what gets captured, and a change that arrives
+once capture has started finds the order ``capturing`` (or later) and gets
+``window_closed``. Money moves only through the outbox (void, capture, refund), each with
+a dedupe key that is also Stripe's idempotency key. Every change is an order event (no
+personal data), and an ``Idempotency-Key`` replays the change's answer instead of
+applying it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from checkout.errors import (
+    AddingItemsUnavailable,
+    AmountIncreaseNotAllowed,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    UnknownLine,
+    WindowClosed,
+)
+from checkout.merchant_events import emit_order_in
+from checkout.orders import order_view_in, owned_order_in
+from checkout.ports import Services
+from checkout.pricing import price_cart, total_quantities
+from checkout.window import OPEN_STATUSES, remaining_seconds
+from repos.unit_of_work import UnitOfWork
+from schemas.checkout import PricedCart
+from schemas.orders import AddLineInput, AddressInput, OrderView
+from schemas.outbox import OrderChangeEmail, Refund, StockLine, StockMirrorDecrement, Void
+from schemas.records import OrderLineRecord, OrderRecord, Product, ShippingOption, Shop
+
+log = logging.getLogger(__name__)
+
+Actor = Literal["customer", "system"]
+MAX_QUANTITY = 999
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """Who asks for which change, and the key that makes asking twice safe."""
+
+    shop: Shop
+    reference: str
+    token: str | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a change did, for its order event: totals and details without personal data."""
+
+    kind: str
+    total_after: int
+    details: dict[str, Any]
+
+
+Apply = Callable[[UnitOfWork, OrderRecord, str], Change | None]
+"""Applies one change under the order lock; its third argument is the change's key, the
+prefix of the dedupe keys of the effects it queues."""
+EmailChange = Literal["cancelled", "address_changed", "quantity_changed", "capture_failed"]
+
+
+def _request_hash(kind: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([kind, body], sort_keys=True).encode()).hexdigest()
+
+
+def _modify(
+    services: Services, req: ChangeRequest, kind: str, body: dict[str, Any], apply: Apply
+) -> OrderView:
+    """Check ownership, take the order lock, replay or check the window, apply, record."""
+    request_hash = _request_hash(kind, body)
+    with services.uow() as uow:
+        owned = owned_order_in(uow, req.shop, req.reference, req.token)
+        order = uow.orders.get(owned.id, lock=True)
+        assert order is not None
+        now = datetime.now(UTC)
+        prior = (
+            uow.order_events.by_key(order.id, req.idempotency_key) if req.idempotency_key else None
+        )
+        if prior is not None:
+            if prior.request_hash != request_hash:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used for a different change."
+                )
+            return order_view_in(uow, req.shop, order, now)
+        if remaining_seconds(req.shop, order, now) == 0:
+            raise WindowClosed()
+        key = f"order-{order.id}-change-{len(uow.order_events.for_order(order.id)) + 1}"
+        change = apply(uow, order, key)
+        if change is not None:
+            record_in(uow, order, change, "customer", req.idempotency_key, request_hash)
+        after = uow.orders.get(order.id)
+        assert after is not None
+        return order_view_in(uow, req.shop, after, now)
+
+
+def record_in(
+    uow: UnitOfWork,
+    order: OrderRecord,
+    change: Change,
+    actor: Actor,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> int:
+    """The order event of a change (``order`` as it was before it), and the merchant's
+    ``order.updated`` or ``order.cancelled`` carrying the order as it is now."""
+    event_id = uow.order_events.add(
+        order.shop_id,
+        order.id,
+        change.kind,
+        actor=actor,
+        total_before=order.total,
+        total_after=change.total_after,
+        details=change.details,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    after = uow.orders.get(order.id)
+    assert after is not None
+    emit_order_in(
+        uow, "order.updated" if after.status in OPEN_STATUSES else "order.cancelled", after
+    )
+    log.info(
+        "order changed",
+        extra={
+            "shop_id": order.shop_id,
+            "order_ref": order.reference,
+            "change": change.kind,
+            "actor": actor,
+            "total_before": order.total,
+            "total_after": change.total_after,
+        },
+    )
+    return event_id
+
+
+def _return_stock_in(uow: UnitOfWork, order: OrderRecord, units: dict[str, int], key: str) -> None:
+    """Units back on hand in Postgres now, and in the Redis mirror through the outbox (a
+    return is a negative decrement, so ``kassa reconcile`` treats both alike)."""
+    units = {sku: qty for sku, qty in units.items() if qty > 0}
+    if not units:
+        return
+    uow.inventory.return_units(order.shop_id, order.checkout_id, units)
+    uow.outbox.add_message(
+        StockMirrorDecrement(
+            shop_id=order.shop_id,
+            order_reference=order.reference,
+            lines=[StockLine(sku=sku, quantity=-qty) for sku, qty in sorted(units.items())],
+        ),
+        f"{key}-stock",
+    )
+
+
+def _email_in(uow: UnitOfWork, order: OrderRecord, change: EmailChange, key: str) -> None:
+    uow.outbox.add_message(
+        OrderChangeEmail(shop_id=order.shop_id, order_id=order.id, change=change),
+        f"{key}-email",
+    )
+
+
+def cancel_in(
+    uow: UnitOfWork,
+    order: OrderRecord,
+    *,
+    kind: str = "cancelled",
+    void: bool = True,
+    email: EmailChange = "cancelled",
+) -> Change:
+    """The whole order: stock back, the authorization voided (delayed capture, unless
+    ``void`` is False because Stripe already dropped it) or the money refunded (immediate
+    capture), the order ``cancelled``, an email queued.
+
+    An immediate order's partial refunds for earlier decreases are already queued, so
+    what is left to refund is exactly its current total."""
+    key = f"order-{order.id}-cancel"
+    lines = uow.orders.lines(order.id)
+    payment = uow.orders.payment(order.id)
+    _return_stock_in(uow, order, total_quantities((ln.sku, ln.quantity) for ln in lines), key)
+    pi = payment.stripe_payment_intent_id if payment else None
+    uncaptured = payment is not None and payment.captured_amount == 0
+    if pi and uncaptured:
+        if void:
+            uow.outbox.add_message(
+                Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
+                f"{key}-void",
+            )
+    elif pi and order.total > 0:
+        uow.outbox.add_message(
+            Refund(
+                shop_id=order.shop_id,
+                order_id=order.id,
+                checkout_id=order.checkout_id,
+                payment_intent_id=pi,
+                amount=order.total,
+                reason="requested_by_customer",
+            ),
+            f"{key}-refund",
+        )
+    uow.orders.set_status(order.id, "cancelled")
+    _email_in(uow, order, email, key)
+    return Change(
+        kind,
+        0,
+        {"lines": [{"line_id": ln.id, "sku": ln.sku, "quantity": ln.quantity} for ln in lines]},
+    )
+
+
+def cancel_order(services: Services, req: ChangeRequest) -> OrderView:
+    return _modify(services, req, "cancel", {}, lambda uow, order, _key: cancel_in(uow, order))
+
+
+def change_address(services: Services, req: ChangeRequest, address: AddressInput) -> OrderView:
+    def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change:
+        uow.orders.set_shipping_address(order.id, address.model_dump())
+        _email_in(uow, order, "address_changed", key)
+        return Change("address_changed", order.total, {})
+
+    return _modify(services, req, "address", address.model_dump(), apply)
+
+
+def reprice_in(
+    uow: UnitOfWork, shop: Shop, order: OrderRecord, quantities: dict[str, int]
+) -> PricedCart:
+    """The order's total for new quantities, by checkout's own pricing code, with the
+    prices, shipping and coupon the order was sold with (not today's catalog)."""
+    checkout = uow.checkouts.get(shop.id, order.checkout_id)
+    assert checkout is not None
+    products = {
+        ln.sku: Product(
+            shop_id=shop.id,
+            sku=ln.sku,
+            product_code=ln.sku,
+            name=ln.name,
+            attributes={},
+            unit_amount=ln.unit_amount,
+            currency=order.currency,
+            active=True,
+        )
+        for ln in checkout.lines
+    }
+    shipping = ShippingOption(id=checkout.shipping_option_id or "", name="", amount=order.shipping)
+    coupon = (
+        uow.catalog.coupon(shop.id, checkout.coupon_code, active_only=False)
+        if checkout.coupon_code
+        else None
+    )
+    return price_cart(order.currency, quantities, products, shipping, coupon)
+
+
+def set_line_quantity(
+    services: Services, req: ChangeRequest, line_id: int, quantity: int
+) -> OrderView:
+    if not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidRequest(f"A quantity is a whole number from 0 to {MAX_QUANTITY}.")
+
+    def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change | None:
+        lines = uow.orders.lines(order.id)
+        line = next((ln for ln in lines if ln.id == line_id), None)
+        if line is None:
+            raise UnknownLine("No such line in this order.")
+        if quantity > line.quantity:
+            raise AmountIncreaseNotAllowed()
+        if quantity == line.quantity:
+            return None
+        if quantity == 0 and len(lines) == 1:
+            return cancel_in(uow, order, kind="cancelled_last_line")
+        return _lower_in(uow, req.shop, order, lines, line, quantity, key)
+
+    return _modify(services, req, f"line:{line_id}", {"quantity": quantity}, apply)
+
+
+def _lower_in(
+    uow: UnitOfWork,
+    shop: Shop,
+    order: OrderRecord,
+    lines: list[OrderLineRecord],
+    line: OrderLineRecord,
+    quantity: int,
+    key: str,
+) -> Change:
+    wanted = total_quantities(
+        (ln.sku, quantity if ln.id == line.id else ln.quantity) for ln in lines
+    )
+    priced = reprice_in(uow, shop, order, {sku: q for sku, q in wanted.items() if q > 0})
+    if priced.total > order.total:
+        raise AmountIncreaseNotAllowed()
+    uow.orders.set_line_quantity(line.id, quantity)
+    uow.orders.set_totals(
+        order.id,
+        subtotal=priced.subtotal,
+        discount=priced.discount,
+        shipping=priced.shipping,
+        total=priced.total,
+    )
+    change = Change(
+        "quantity_changed",
+        priced.total,
+        {
+            "line_id": line.id,
+            "sku": line.sku,
+            "quantity_before": line.quantity,
+            "quantity_after": quantity,
+        },
+    )
+    _return_stock_in(uow, order, {line.sku: line.quantity - quantity}, key)
+    payment = uow.orders.payment(order.id)
+    refund = order.total - priced.total
+    if order.status == "paid" and refund > 0 and payment and payment.stripe_payment_intent_id:
+        uow.outbox.add_message(
+            Refund(
+                shop_id=order.shop_id,
+                order_id=order.id,
+                checkout_id=order.checkout_id,
+                payment_intent_id=payment.stripe_payment_intent_id,
+                amount=refund,
+                reason="requested_by_customer",
+            ),
+            f"{key}-refund",
+        )
+    _email_in(uow, order, "quantity_changed", key)
+    return change
+
+
+def add_line(services: Services, req: ChangeRequest, line: AddLineInput) -> OrderView:
+    """Adding items needs a supplementary payment (never a raised authorization); until
+    that exists, the owner is told plainly, after the same ownership and window checks."""
+
+    def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change | None:
+        raise AddingItemsUnavailable()
+
+    return _modify(services, req, "add_line", line.model_dump(), apply)
