@@ -64,6 +64,7 @@ def create_session(
         ],
     )
     account.checkout_sessions[session.id] = session
+    account.deadlines.push(session.expires_at, ("checkout.session", session.id))
     return session
 
 
@@ -146,10 +147,11 @@ def expire(account: Account, session: CheckoutSession, recorder: EventRecorder) 
     recorder.emit("checkout.session.expired", objects.session_json(session))
 
 
-def expire_due(account: Account, recorder: EventRecorder) -> None:
-    for session in list(account.checkout_sessions.values()):
-        if session.status == "open" and recorder.now >= session.expires_at:
-            expire(account, session, recorder)
+def expire_if_due(account: Account, session_id: str, recorder: EventRecorder) -> None:
+    """Its `expires_at` has passed: expire it unless it was completed or expired meanwhile."""
+    session = account.checkout_sessions.get(session_id)
+    if session is not None and session.status == "open" and recorder.now >= session.expires_at:
+        expire(account, session, recorder)
 
 
 def after_capture(account: Account, session_id: str | None) -> None:

@@ -11,10 +11,11 @@ from typing import Any, Literal, TypeVar
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stripe_emulator import checkout, objects
+from stripe_emulator import checkout, defaults, objects
 from stripe_emulator.errors import StripeError
 from stripe_emulator.faults import Fault
 from stripe_emulator.models import Payer, empty_address
+from stripe_emulator.pipeline import TEST_KEY
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.webhooks import DeliveryMode
 
@@ -70,6 +71,39 @@ class WebhookModeInput(_Body):
         if low < 0 or high < low:
             raise ValueError("delay_ms must be [min, max] with 0 <= min <= max")
         return self
+
+
+class LatencyInput(_Body):
+    """`{"ms": 250}` for a fixed delay, `{"min_ms": 200, "max_ms": 300}` for jitter."""
+
+    ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
+    min_ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
+    max_ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LatencyInput:
+        if self.ms is not None:
+            if self.min_ms is not None or self.max_ms is not None:
+                raise ValueError("give either ms, or min_ms and max_ms")
+        elif self.min_ms is None or self.max_ms is None:
+            raise ValueError("give either ms, or min_ms and max_ms")
+        elif self.min_ms > self.max_ms:
+            raise ValueError("min_ms must not exceed max_ms")
+        return self
+
+    def bounds(self) -> tuple[int, int]:
+        if self.ms is not None:
+            return (self.ms, self.ms)
+        assert self.min_ms is not None and self.max_ms is not None
+        return (self.min_ms, self.max_ms)
+
+
+class AccountInput(_Body):
+    api_key: str = Field(pattern=f"^{TEST_KEY.pattern}$")
+
+
+class AutoAccountsInput(_Body):
+    enabled: bool
 
 
 def build_controls(state: EmulatorState) -> Blueprint:
@@ -128,6 +162,35 @@ def build_controls(state: EmulatorState) -> Blueprint:
         with state.lock:
             state.faults.clear()
             return jsonify({"faults": []})
+
+    @controls.get("/latency")
+    def latency() -> Response:
+        return jsonify(state.latency.as_json())
+
+    @controls.post("/latency")
+    def set_latency() -> Response:
+        body = _parse(LatencyInput)
+        state.latency.set(*body.bounds())
+        return jsonify(state.latency.as_json())
+
+    @controls.get("/accounts")
+    def accounts() -> Response:
+        with state.lock:
+            return jsonify(state.accounts_json())
+
+    @controls.post("/accounts")
+    def register_account() -> Response:
+        body = _parse(AccountInput)
+        with state.lock:
+            state.register(body.api_key)
+            return jsonify(state.accounts_json())
+
+    @controls.post("/accounts/auto_create")
+    def auto_create_accounts() -> Response:
+        body = _parse(AutoAccountsInput)
+        with state.lock:
+            state.auto_accounts = body.enabled
+            return jsonify(state.accounts_json())
 
     @controls.get("/webhooks/mode")
     def webhook_mode() -> Response:

@@ -6,6 +6,9 @@ from typing import Final
 
 # The version stripe-python 16.1.0 pins and sends as Stripe-Version.
 API_VERSION: Final = "2026-10-28.endive"
+# Stripe-Version values the emulator answers (besides the installed SDK's own, which
+# `pipeline` adds): those whose response shapes it serves. Anything else gets a 400.
+API_VERSIONS: Final = (API_VERSION,)
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 12111
@@ -38,6 +41,13 @@ DELIVERY_LOG_SIZE: Final = 1000
 ENV_WEBHOOK_RETRY_DELAYS: Final = "STRIPE_EMULATOR_WEBHOOK_RETRY_DELAYS"
 ENV_WEBHOOK_MAX_ATTEMPTS: Final = "STRIPE_EMULATOR_WEBHOOK_MAX_ATTEMPTS"
 ENV_WEBHOOK_TIMEOUT: Final = "STRIPE_EMULATOR_WEBHOOK_TIMEOUT"
+
+# A delay added to every /v1 call ("250" or "200-300" milliseconds), as real Stripe has.
+ENV_LATENCY_MS: Final = "STRIPE_EMULATOR_LATENCY_MS"
+LATENCY_MAX_MS: Final = 60_000
+# "1" (the default): any well-formed test key opens an account on first use. "0": only
+# keys registered through POST /_emulator/accounts authenticate, as on Stripe.
+ENV_AUTO_ACCOUNTS: Final = "STRIPE_EMULATOR_AUTO_ACCOUNTS"
 
 # Who pays on the hosted page unless told otherwise (Stripe's own test persona).
 TEST_CUSTOMER_NAME: Final = "Jenny Rosen"

@@ -115,11 +115,30 @@ def no_api_key() -> StripeError:
     )
 
 
-def invalid_api_key(shown: str) -> StripeError:
+def invalid_api_key(key: str, hint: str) -> StripeError:
+    """Stripe's 401 for a key it never issued, the key masked but for its prefix and end."""
+    shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "****"
+    return StripeError(401, f"Invalid API Key provided: {shown}. {hint}")
+
+
+def malformed_api_key(key: str) -> StripeError:
+    return invalid_api_key(
+        key, "The Stripe emulator accepts test mode secret keys only (Bearer sk_test_...)."
+    )
+
+
+def unregistered_api_key(key: str) -> StripeError:
+    return invalid_api_key(
+        key,
+        "This key was never registered with the Stripe emulator: register it with "
+        "POST /_emulator/accounts, or turn on STRIPE_EMULATOR_AUTO_ACCOUNTS.",
+    )
+
+
+def invalid_api_version(version: str, accepted: tuple[str, ...]) -> StripeError:
     return StripeError(
-        401,
-        f"Invalid API Key provided: {shown}. The Stripe emulator accepts test mode secret "
-        "keys only (Bearer sk_test_...).",
+        400,
+        f"Invalid Stripe API version: {version}. The Stripe emulator serves {', '.join(accepted)}.",
     )
 
 

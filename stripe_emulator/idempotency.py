@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stripe_emulator import defaults
+from stripe_emulator.deadlines import DueQueue
 from stripe_emulator.errors import (
     idempotency_endpoint_mismatch,
     idempotency_key_in_use,
@@ -45,6 +46,7 @@ class Claim:
 class IdempotencyStore:
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], _Record] = {}
+        self._expiry: DueQueue[tuple[tuple[str, str], _Record]] = DueQueue()
 
     def begin(
         self, account: str, key: str, method: str, path: str, fingerprint: str, now: int
@@ -57,6 +59,7 @@ class IdempotencyStore:
         if record is None:
             record = _Record(method=method, path=path, fingerprint=fingerprint, created=now)
             self._records[slot] = record
+            self._expiry.push(now + defaults.IDEMPOTENCY_KEY_TTL_SECONDS, (slot, record))
             return Claim(slot, record)
         if record.response is None:
             raise idempotency_key_in_use(key)
@@ -75,14 +78,16 @@ class IdempotencyStore:
             del self._records[claim.slot]
 
     def prune(self, now: int) -> None:
-        expired = [
-            slot
-            for slot, record in self._records.items()
-            if record.response is not None
-            and now - record.created >= defaults.IDEMPOTENCY_KEY_TTL_SECONDS
-        ]
-        for slot in expired:
-            del self._records[slot]
+        """Forget keys 24 h old. One whose request is still running goes too, as `begin`
+        would replace it: that request's `finish` then finds it gone and stores nothing."""
+        for slot, record in self._expiry.pop_due(now):
+            if self._records.get(slot) is record:
+                del self._records[slot]
+
+    @property
+    def visits(self) -> int:
+        return self._expiry.visits
 
     def clear(self) -> None:
         self._records.clear()
+        self._expiry.clear()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stripe_emulator.deadlines import DueQueue
+
 Address = dict[str, str | None]
 
 
@@ -208,3 +210,5 @@ class Account:
     customers: dict[str, Customer] = field(default_factory=dict)
     events: dict[str, Event] = field(default_factory=dict)
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    # When something falls due: (object name, id), e.g. ("checkout.session", "cs_test_…").
+    deadlines: DueQueue[tuple[str, str]] = field(default_factory=DueQueue)

@@ -206,14 +206,15 @@ def abandon(account: Account, intent: PaymentIntent, recorder: EventRecorder) ->
         _cancel(intent, "abandoned", recorder)
 
 
-def expire_authorizations(account: Account, recorder: EventRecorder) -> None:
+def lapse_if_due(account: Account, intent_id: str, recorder: EventRecorder) -> None:
     """Stripe cancels an uncaptured PaymentIntent 7 days after it was created."""
-    for intent in list(account.payment_intents.values()):
-        due = intent.created + defaults.AUTHORIZATION_WINDOW_SECONDS
-        if intent.status == "requires_capture" and recorder.now >= due:
-            charge = account.charges[_latest(intent)]
-            recorder.emit("charge.expired", objects.charge_json(charge))
-            _cancel(intent, "automatic", recorder)
+    intent = account.payment_intents.get(intent_id)
+    if intent is None or intent.status != "requires_capture":
+        return
+    if recorder.now >= _authorization_deadline(intent):
+        charge = account.charges[_latest(intent)]
+        recorder.emit("charge.expired", objects.charge_json(charge))
+        _cancel(intent, "automatic", recorder)
 
 
 def refund(
@@ -291,6 +292,9 @@ def _approve(intent: PaymentIntent, charge: Charge, recorder: EventRecorder) -> 
     if intent.capture_method == "manual":
         intent.status = "requires_capture"
         intent.amount_capturable = intent.amount
+        recorder.account.deadlines.push(
+            _authorization_deadline(intent), ("payment_intent", intent.id)
+        )
         recorder.emit("charge.succeeded", objects.charge_json(charge))
         recorder.emit(
             "payment_intent.amount_capturable_updated", objects.payment_intent_json(intent)
@@ -302,6 +306,10 @@ def _approve(intent: PaymentIntent, charge: Charge, recorder: EventRecorder) -> 
     intent.amount_received = intent.amount
     recorder.emit("charge.succeeded", objects.charge_json(charge))
     recorder.emit("payment_intent.succeeded", objects.payment_intent_json(intent))
+
+
+def _authorization_deadline(intent: PaymentIntent) -> int:
+    return intent.created + defaults.AUTHORIZATION_WINDOW_SECONDS
 
 
 def _cancel(intent: PaymentIntent, reason: str | None, recorder: EventRecorder) -> None:

@@ -1,12 +1,15 @@
-"""The path every Stripe API request takes: faults, auth, idempotency, the endpoint.
+"""The path every Stripe API request takes: latency, faults, auth, idempotency, the endpoint.
 
-Order matters and mirrors Stripe: injected faults and authentication come first and
+Order matters and mirrors Stripe: the configured latency is waited out first, outside
+any lock; injected faults, authentication and the API version check come next and
 store nothing; then the idempotency layer claims the key; then the endpoint runs
 under the state lock and its response (errors included) is stored for replay.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import stripe
 from flask import Response, g, request
 
 from stripe_emulator import defaults, expand
@@ -23,7 +27,8 @@ from stripe_emulator.errors import (
     idempotency_key_too_long,
     injected,
     internal_error,
-    invalid_api_key,
+    invalid_api_version,
+    malformed_api_key,
     no_api_key,
 )
 from stripe_emulator.events import EventRecorder, RequestContext
@@ -37,7 +42,10 @@ from stripe_emulator.state import EmulatorState
 
 logger = logging.getLogger(__name__)
 
-_TEST_KEY = re.compile(r"sk_test_[A-Za-z0-9_]+")
+TEST_KEY = re.compile(r"sk_test_[A-Za-z0-9_]+")
+
+# The versions whose shapes the emulator serves, and the one the installed SDK sends.
+API_VERSIONS = tuple(dict.fromkeys((*defaults.API_VERSIONS, stripe.api_version)))
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,13 @@ def dump(body: Any) -> str:
 
 
 def begin_request(state: EmulatorState) -> Response | None:
-    """Flask `before_request`: request id, faults, and authentication for /v1."""
+    """Flask `before_request`: request id, latency, faults, authentication and version."""
     g.request_id = new_id("req")
     if request.path.startswith("/_emulator/"):
         return None
+    api = request.path.startswith("/v1/")
+    if api:
+        state.latency.wait(state.stopping)
     with state.lock:
         fault = state.faults.take(request.method, request.path)
     if fault is not None:
@@ -84,9 +95,10 @@ def begin_request(state: EmulatorState) -> Response | None:
         if fault.hang_seconds is not None:
             state.stopping.wait(fault.hang_seconds)
         g.slow_seconds = fault.slow_seconds
-    if request.path.startswith("/v1/"):
+    if api:
         try:
-            g.api_key = _authenticate()
+            g.api_key = _authenticate(state)
+            g.api_version = _api_version()
         except StripeError as exc:
             return error_response(exc)
     return None
@@ -99,9 +111,7 @@ def finish_response(response: Response) -> Response:
     if key:
         response.headers["Idempotency-Key"] = key
     if request.path.startswith("/v1/"):
-        response.headers["Stripe-Version"] = (
-            request.headers.get("Stripe-Version") or defaults.API_VERSION
-        )
+        response.headers["Stripe-Version"] = g.get("api_version") or defaults.API_VERSION
         response.headers["Cache-Control"] = "no-cache, no-store"
     return response
 
@@ -207,13 +217,36 @@ def _forget(recorder: EventRecorder) -> None:
         recorder.account.events.pop(event.id, None)
 
 
-def _authenticate() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+def _authenticate(state: EmulatorState) -> str:
+    """The secret key, sent as Bearer or, as `curl -u sk_test_...:` does, as Basic auth."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer":
+        key = credentials
+    elif scheme.lower() == "basic":
+        try:
+            user_and_password = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise no_api_key() from None
+        # The key is the user name; Stripe ignores the password, usually empty.
+        key = user_and_password.partition(":")[0]
+    else:
         raise no_api_key()
-    if not _TEST_KEY.fullmatch(key):
-        shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "****"
-        raise invalid_api_key(shown)
+    if not key:
+        raise no_api_key()
+    if not TEST_KEY.fullmatch(key):
+        raise malformed_api_key(key)
+    with state.lock:
+        state.account(key)
     return key
+
+
+def _api_version() -> str:
+    """A `Stripe-Version` the emulator does not serve is refused, as Stripe refuses one it
+    never released; without the header, the account default applies."""
+    version = request.headers.get("Stripe-Version")
+    if not version:
+        return defaults.API_VERSION
+    if version not in API_VERSIONS:
+        raise invalid_api_version(version, API_VERSIONS)
+    return version

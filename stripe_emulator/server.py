@@ -18,6 +18,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from stripe_emulator import defaults
 from stripe_emulator.app import create_app
+from stripe_emulator.latency import Latency, parse_range
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.webhooks import DeliveryPolicy, WebhookDispatcher
 
@@ -43,13 +44,23 @@ class EmulatorServer:
         webhook_retry_delays: Sequence[float] | None = None,
         webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
         webhook_max_attempts: int | None = None,
+        latency_ms: int | tuple[int, int] | None = None,
+        auto_accounts: bool | None = None,
     ) -> None:
-        """Retry delays and max attempts fall back to STRIPE_EMULATOR_WEBHOOK_* env vars."""
+        """Arguments left as None fall back to the STRIPE_EMULATOR_* environment variables.
+
+        `latency_ms` delays every /v1 call: a fixed 250, or (200, 300) for jitter.
+        `auto_accounts=False` refuses keys never registered through /_emulator/accounts.
+        """
         self.host = host
         self.port = port
         policy = DeliveryPolicy.build(webhook_retry_delays, webhook_max_attempts, webhook_timeout)
         self.dispatcher = WebhookDispatcher(policy)
-        self.state = EmulatorState(self.dispatcher)
+        self.state = EmulatorState(
+            self.dispatcher,
+            auto_accounts=_auto_accounts(auto_accounts),
+            latency=Latency(_latency_range(latency_ms)),
+        )
         self.app = create_app(self.state)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -101,6 +112,23 @@ class EmulatorServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _latency_range(latency_ms: int | tuple[int, int] | None) -> tuple[int, int]:
+    if latency_ms is None:
+        return parse_range(os.environ.get(defaults.ENV_LATENCY_MS, ""))
+    if isinstance(latency_ms, int):
+        return (latency_ms, latency_ms)
+    return latency_ms
+
+
+def _auto_accounts(auto_accounts: bool | None) -> bool:
+    if auto_accounts is not None:
+        return auto_accounts
+    value = (os.environ.get(defaults.ENV_AUTO_ACCOUNTS) or "1").strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{defaults.ENV_AUTO_ACCOUNTS} must be 1 or 0; got {value!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def serve(host: str = defaults.DEFAULT_HOST, port: int = defaults.DEFAULT_PORT) -> None:

@@ -1,5 +1,9 @@
 """All the emulator remembers, behind one lock: accounts, idempotency keys, faults, clock.
 
+Accounts are explicit, as on Stripe: a key authenticates only if it was registered
+(POST /_emulator/accounts), unless `auto_accounts` is on, which opens an account for any
+well-formed test key on first use (the default, so tests and `kassa dev` need no setup).
+
 Operations hold the lock briefly and never while delivering webhooks or while a
 fault makes a request hang. Events an operation records are published to the
 webhook dispatcher before the lock is released, as one batch.
@@ -13,31 +17,55 @@ from typing import Any
 
 from stripe_emulator import checkout, objects, payments
 from stripe_emulator.clock import Clock
-from stripe_emulator.errors import StripeError
+from stripe_emulator.errors import StripeError, unregistered_api_key
 from stripe_emulator.events import EventRecorder, RequestContext
 from stripe_emulator.faults import FaultBook
 from stripe_emulator.idempotency import IdempotencyStore
+from stripe_emulator.latency import Latency
 from stripe_emulator.models import Account, CheckoutSession
 from stripe_emulator.webhooks import Delivery, WebhookDispatcher
 
 
 class EmulatorState:
-    def __init__(self, dispatcher: WebhookDispatcher, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        dispatcher: WebhookDispatcher,
+        clock: Clock | None = None,
+        *,
+        auto_accounts: bool = True,
+        latency: Latency | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.clock = clock or Clock()
         self.webhooks = dispatcher
         self.idempotency = IdempotencyStore()
         self.faults = FaultBook()
+        # Has its own lock: calls wait out their delay without holding the state lock.
+        self.latency = latency or Latency()
         # Set on shutdown so hanging or slow requests wake up and finish.
         self.stopping = threading.Event()
+        self._configured_auto_accounts = auto_accounts
+        self.auto_accounts = auto_accounts
         self._accounts: dict[str, Account] = {}
         dispatcher.attach(self)
 
     def account(self, api_key: str) -> Account:
+        """The key's account; a key never registered is refused unless auto_accounts is on."""
+        account = self._accounts.get(api_key)
+        if account is None:
+            if not self.auto_accounts:
+                raise unregistered_api_key(api_key)
+            account = self.register(api_key)
+        return account
+
+    def register(self, api_key: str) -> Account:
         account = self._accounts.get(api_key)
         if account is None:
             account = self._accounts[api_key] = Account(api_key)
         return account
+
+    def accounts_json(self) -> dict[str, Any]:
+        return {"auto_create": self.auto_accounts, "accounts": list(self._accounts)}
 
     def find_session(self, session_id: str) -> tuple[Account, CheckoutSession]:
         """Sessions by id across accounts, for the hosted page and the test controls."""
@@ -66,13 +94,25 @@ class EmulatorState:
             account.events[event_id].pending_webhooks += jobs
 
     def sweep(self) -> None:
-        """Apply the passage of time: expire sessions, lapse holds, forget old keys."""
-        for account in list(self._accounts.values()):
-            recorder = self.recorder(account)
-            checkout.expire_due(account, recorder)
-            payments.expire_authorizations(account, recorder)
-            self.publish(recorder)
-        self.idempotency.prune(self.clock.now())
+        """Apply the passage of time: expire sessions, lapse holds, forget old keys.
+
+        Runs before every call, so it visits only what fell due (see `deadlines`).
+        """
+        now = self.clock.now()
+        for account in self._accounts.values():
+            for kind, object_id in account.deadlines.pop_due(now):
+                recorder = self.recorder(account)
+                if kind == "checkout.session":
+                    checkout.expire_if_due(account, object_id, recorder)
+                else:
+                    payments.lapse_if_due(account, object_id, recorder)
+                self.publish(recorder)
+        self.idempotency.prune(now)
+
+    @property
+    def sweep_visits(self) -> int:
+        """Entries `sweep` has examined: grows with what fell due, never with what is held."""
+        return self.idempotency.visits + sum(a.deadlines.visits for a in self._accounts.values())
 
     def advance_clock(self, seconds: int) -> int:
         now = self.clock.advance(seconds)
@@ -80,7 +120,10 @@ class EmulatorState:
         return now
 
     def reset(self) -> None:
+        """Forget everything, registered keys included; settings go back to the configured."""
         self._accounts.clear()
+        self.auto_accounts = self._configured_auto_accounts
+        self.latency.reset()
         self.idempotency.clear()
         self.faults.clear()
         self.clock.reset()

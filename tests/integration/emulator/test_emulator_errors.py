@@ -9,7 +9,17 @@ from integration.emulator.emulator_kit import Emulator, raw_request, session_par
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer ", "Basic c2tfdGVzdF94Og==", "Bearer pk_test_abc"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bearer pk_test_abc",
+        "Token sk_test_x",
+        "Basic !!not-base64!!",
+        "Basic Og==",  # ":": no user name
+        "Basic cGtfdGVzdF9hYmM6",  # "pk_test_abc:"
+    ],
 )
 def test_missing_or_malformed_keys_get_401(emulator: Emulator, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
