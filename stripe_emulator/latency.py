@@ -22,13 +22,13 @@ def parse_range(spec: str) -> tuple[int, int]:
     if not spec.strip():
         return (0, 0)
     match = _SPEC.fullmatch(spec)
-    if match is None:
+    low = int(match.group(1)) if match else -1
+    high = int(match.group(2) or low) if match else -1
+    if not 0 <= low <= high <= defaults.LATENCY_MAX_MS:
         raise ValueError(
-            f"{defaults.ENV_LATENCY_MS} must be milliseconds, like 250 or 200-300; got {spec!r}"
+            f"{defaults.ENV_LATENCY_MS} must be milliseconds up to {defaults.LATENCY_MAX_MS}, "
+            f"like 250 or 200-300; got {spec!r}"
         )
-    low = int(match.group(1))
-    high = int(match.group(2) or low)
-    check_range(low, high)
     return (low, high)
 
 
@@ -41,13 +41,14 @@ def check_range(low: int, high: int) -> None:
 
 
 class Latency:
-    """The current delay range, and how many calls are waiting it out right now."""
+    """The current delay range; how many calls were delayed, and how many wait right now."""
 
     def __init__(self, configured: tuple[int, int] = (0, 0)) -> None:
         check_range(*configured)
         self._configured = configured
         self._range = configured
         self._waiting = 0
+        self._delayed = 0
         self._lock = threading.Lock()
 
     def set(self, low: int, high: int) -> None:
@@ -59,11 +60,17 @@ class Latency:
         """Back to what the server was started with (constructor or environment)."""
         with self._lock:
             self._range = self._configured
+            self._delayed = 0
 
     def as_json(self) -> dict[str, int]:
         with self._lock:
             low, high = self._range
-            return {"min_ms": low, "max_ms": high, "waiting": self._waiting}
+            return {
+                "min_ms": low,
+                "max_ms": high,
+                "delayed": self._delayed,
+                "waiting": self._waiting,
+            }
 
     def wait(self, stopping: threading.Event) -> None:
         """Sleep for one call's delay; `stopping` cuts it short on shutdown."""
@@ -72,6 +79,7 @@ class Latency:
             if high == 0:
                 return
             self._waiting += 1
+            self._delayed += 1
         try:
             stopping.wait(random.uniform(low, high) / 1000)
         finally:

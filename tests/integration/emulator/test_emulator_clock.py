@@ -110,3 +110,39 @@ def test_control_requests_are_validated(emulator: Emulator) -> None:
     assert bad_outcome.status == 400
     assert bad_outcome.json()["error"]["type"] == "invalid_request_error"
     assert unknown.status == 404
+
+
+def sweep_visits(emulator: Emulator) -> int:
+    state = emulator.server.state
+    with state.lock:
+        return state.sweep_visits
+
+
+def test_calls_do_not_revisit_the_sessions_held_only_what_falls_due(emulator: Emulator) -> None:
+    """Every call applies the passage of time; it must not cost a scan of every session."""
+    client = emulator.client()
+    held = 60
+    sessions = [
+        client.v1.checkout.sessions.create(params=session_params()) for _ in range(held)
+    ]  # each POST also stores the SDK's idempotency key: 60 keys due in 24 h
+    client.v1.checkout.sessions.expire(sessions[0].id)
+    emulator.complete(sessions[1].id)
+    before = sweep_visits(emulator)
+
+    for session in sessions[:20]:
+        client.v1.checkout.sessions.retrieve(session.id)
+    assert sweep_visits(emulator) == before
+
+    emulator.advance_clock(24 * 3600 + 1)
+    after_expiry = sweep_visits(emulator)
+    for session in sessions[:20]:
+        client.v1.checkout.sessions.retrieve(session.id)
+
+    # Each session's deadline and each key's were visited once, and calls after add nothing.
+    assert after_expiry - before == held + held + 1  # the expire call stored a key too
+    assert sweep_visits(emulator) == after_expiry
+    expired = client.v1.events.list(params={"type": "checkout.session.expired", "limit": 100})
+    assert sorted(e.data.object.id for e in expired.data) == sorted(
+        s.id for s in sessions if s.id != sessions[1].id
+    )
+    assert client.v1.checkout.sessions.retrieve(sessions[1].id).status == "complete"

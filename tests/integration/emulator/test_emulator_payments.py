@@ -102,6 +102,20 @@ def test_uncaptured_payments_are_canceled_after_seven_days(emulator: Emulator) -
     assert (after.status, after.cancellation_reason) == ("canceled", "automatic")
 
 
+def test_a_hold_captured_in_time_does_not_lapse_later(emulator: Emulator) -> None:
+    client = emulator.client()
+    captured = paid_session(emulator, **MANUAL).payment_intent
+    held = paid_session(emulator, **MANUAL).payment_intent
+    client.v1.payment_intents.capture(captured.id)
+
+    emulator.advance_clock(8 * 24 * 3600)
+
+    assert client.v1.payment_intents.retrieve(captured.id).status == "succeeded"
+    assert client.v1.payment_intents.retrieve(held.id).status == "canceled"
+    lapsed = client.v1.events.list(params={"type": "charge.expired"}).data
+    assert [e.data.object.payment_intent for e in lapsed] == [held.id]
+
+
 def test_metadata_updates_merge_and_empty_values_delete(emulator: Emulator) -> None:
     client = emulator.client()
     intent = paid_session(emulator, **MANUAL).payment_intent

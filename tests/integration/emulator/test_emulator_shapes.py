@@ -85,3 +85,24 @@ def test_payment_intent_and_refund_shapes(emulator: Emulator) -> None:
     )
     charge = client.v1.charges.retrieve(intent.latest_charge)
     assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (2999, 100, False)
+
+
+def test_charge_and_refund_carry_the_fields_stripe_always_sends(emulator: Emulator) -> None:
+    client = emulator.client()
+    session = client.v1.checkout.sessions.create(params=session_params())
+    emulator.complete(session.id)
+    intent = client.v1.payment_intents.retrieve(
+        client.v1.checkout.sessions.retrieve(session.id).payment_intent
+    )
+
+    charge = client.v1.charges.retrieve(intent.latest_charge)
+    refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 100})
+
+    card = charge.payment_method_details.card
+    always_null = ("amount_authorized", "checks", "fingerprint", "installments", "mandate",
+                   "network_token", "three_d_secure", "wallet")  # fmt: skip
+    assert {name: card[name] for name in always_null} == dict.fromkeys(always_null)
+    assert (card.brand, card.last4, card.exp_year) == ("visa", "4242", 2034)
+    destination = refund.destination_details
+    assert destination.type == "card"
+    assert (destination.card.type, destination.card.reference_status) == ("refund", "pending")
