@@ -11,9 +11,10 @@ from typing import Any, Literal, TypeVar
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stripe_emulator import checkout, defaults, objects
+from stripe_emulator import checkout, objects
 from stripe_emulator.errors import StripeError
 from stripe_emulator.faults import Fault
+from stripe_emulator.latency import check_range
 from stripe_emulator.models import Payer, empty_address
 from stripe_emulator.pipeline import TEST_KEY
 from stripe_emulator.state import EmulatorState
@@ -76,19 +77,17 @@ class WebhookModeInput(_Body):
 class LatencyInput(_Body):
     """`{"ms": 250}` for a fixed delay, `{"min_ms": 200, "max_ms": 300}` for jitter."""
 
-    ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
-    min_ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
-    max_ms: int | None = Field(default=None, ge=0, le=defaults.LATENCY_MAX_MS)
+    ms: int | None = None
+    min_ms: int | None = None
+    max_ms: int | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> LatencyInput:
-        if self.ms is not None:
-            if self.min_ms is not None or self.max_ms is not None:
-                raise ValueError("give either ms, or min_ms and max_ms")
-        elif self.min_ms is None or self.max_ms is None:
+        fixed = self.ms is not None and self.min_ms is None and self.max_ms is None
+        ranged = self.ms is None and self.min_ms is not None and self.max_ms is not None
+        if not (fixed or ranged):
             raise ValueError("give either ms, or min_ms and max_ms")
-        elif self.min_ms > self.max_ms:
-            raise ValueError("min_ms must not exceed max_ms")
+        check_range(*self.bounds())
         return self
 
     def bounds(self) -> tuple[int, int]:

@@ -37,8 +37,5 @@ class DueQueue(Generic[T]):
         self.visits += len(due)
         return due
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def clear(self) -> None:
         self._heap.clear()

@@ -22,14 +22,17 @@ def parse_range(spec: str) -> tuple[int, int]:
     if not spec.strip():
         return (0, 0)
     match = _SPEC.fullmatch(spec)
-    low = int(match.group(1)) if match else -1
-    high = int(match.group(2) or low) if match else -1
-    if not 0 <= low <= high <= defaults.LATENCY_MAX_MS:
+    try:
+        if match is None:
+            raise ValueError("not a number of milliseconds or a range")
+        bounds = (int(match.group(1)), int(match.group(2) or match.group(1)))
+        check_range(*bounds)
+    except ValueError as exc:
         raise ValueError(
-            f"{defaults.ENV_LATENCY_MS} must be milliseconds up to {defaults.LATENCY_MAX_MS}, "
-            f"like 250 or 200-300; got {spec!r}"
-        )
-    return (low, high)
+            f"{defaults.ENV_LATENCY_MS} must be milliseconds, like 250 or 200-300; "
+            f"got {spec!r} ({exc})"
+        ) from None
+    return bounds
 
 
 def check_range(low: int, high: int) -> None:
