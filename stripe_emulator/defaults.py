@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import stripe
+
 # The version stripe-python 16.1.0 pins and sends as Stripe-Version.
 API_VERSION: Final = "2026-10-28.endive"
-# Stripe-Version values the emulator answers (besides the installed SDK's own, which
-# `pipeline` adds): those whose response shapes it serves. Anything else gets a 400.
-API_VERSIONS: Final = (API_VERSION,)
+# The versions whose response shapes the emulator serves: its own, and the one the installed
+# SDK pins and sends. Any other Stripe-Version (or endpoint `api_version`) gets a 400.
+API_VERSIONS: Final = tuple(dict.fromkeys((API_VERSION, stripe.api_version)))
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 12111

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_emulator import defaults
+
 
 class StripeError(Exception):
     def __init__(
@@ -135,11 +137,12 @@ def unregistered_api_key(key: str) -> StripeError:
     )
 
 
-def invalid_api_version(version: str, accepted: tuple[str, ...]) -> StripeError:
-    return StripeError(
-        400,
-        f"Invalid Stripe API version: {version}. The Stripe emulator serves {', '.join(accepted)}.",
+def invalid_api_version(version: str, param: str | None = None) -> StripeError:
+    message = (
+        f"Invalid Stripe API version: {version}. The Stripe emulator serves "
+        f"{', '.join(defaults.API_VERSIONS)}."
     )
+    return StripeError(400, message) if param is None else InvalidParams(message, param=param)
 
 
 def idempotency_params_mismatch(key: str) -> StripeError:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from flask import Response, g, request
 
 from stripe_emulator import defaults, expand
@@ -43,9 +42,6 @@ from stripe_emulator.state import EmulatorState
 logger = logging.getLogger(__name__)
 
 TEST_KEY = re.compile(r"sk_test_[A-Za-z0-9_]+")
-
-# The versions whose shapes the emulator serves, and the one the installed SDK sends.
-API_VERSIONS = tuple(dict.fromkeys((*defaults.API_VERSIONS, stripe.api_version)))
 
 
 @dataclass(frozen=True)
@@ -247,6 +243,6 @@ def _api_version() -> str:
     version = request.headers.get("Stripe-Version")
     if not version:
         return defaults.API_VERSION
-    if version not in API_VERSIONS:
-        raise invalid_api_version(version, API_VERSIONS)
+    if version not in defaults.API_VERSIONS:
+        raise invalid_api_version(version)
     return version

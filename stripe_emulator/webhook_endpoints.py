@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from stripe_emulator.errors import invalid_param, missing_param, resource_missing
+from stripe_emulator import defaults
+from stripe_emulator.errors import (
+    invalid_api_version,
+    invalid_param,
+    missing_param,
+    resource_missing,
+)
 from stripe_emulator.events import check_event_type
 from stripe_emulator.ids import new_id
 from stripe_emulator.models import Account, WebhookEndpoint
@@ -22,6 +28,9 @@ def create(account: Account, reader: ParamReader, now: int) -> WebhookEndpoint:
         raise invalid_param("connect", "The Stripe emulator has no Connect accounts.")
     url = reader.url("url", required=True)
     events = _enabled_events(reader, required=True)
+    api_version = reader.string("api_version")
+    if api_version is not None and api_version not in defaults.API_VERSIONS:
+        raise invalid_api_version(api_version, param="api_version")
     assert url is not None
     endpoint = WebhookEndpoint(
         id=new_id("we"),
@@ -29,7 +38,7 @@ def create(account: Account, reader: ParamReader, now: int) -> WebhookEndpoint:
         url=url,
         enabled_events=events,
         secret=new_id("whsec"),
-        api_version=reader.string("api_version"),
+        api_version=api_version,
         description=reader.string("description", allow_empty=True) or None,
         metadata=reader.apply_metadata({}),
     )

@@ -156,3 +156,19 @@ def test_an_unknown_api_version_is_refused_and_stores_nothing(
     assert caught.value.error.type == "invalid_request_error"
     assert session.client_reference_id == "retried"
     assert emulator.count("sk_test_kassa", "checkout_sessions") == 1
+
+
+def test_a_webhook_endpoint_takes_only_a_served_api_version(emulator: Emulator) -> None:
+    client = emulator.client()
+    endpoint = {"url": "http://shop.test/webhooks", "enabled_events": ["*"]}
+
+    pinned = client.v1.webhook_endpoints.create(
+        params={**endpoint, "api_version": stripe.api_version}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.webhook_endpoints.create(params={**endpoint, "api_version": "2019-02-19"})
+
+    assert pinned.api_version == stripe.api_version
+    assert caught.value.param == "api_version"
+    assert caught.value.user_message.startswith("Invalid Stripe API version: 2019-02-19.")
+    assert emulator.count("sk_test_kassa", "webhook_endpoints") == 1
