@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.money import MinorUnits
 
@@ -26,17 +26,24 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class Shop(Record):
+class ShopProfile(Record):
+    """A shop without its secrets: what lists and operator answers are built from."""
+
     id: str
     name: str
     currency: str
-    stripe_api_key: str
-    stripe_webhook_secret: str | None
     storefront_url: str
     hold_ttl_seconds: int
     capture_mode: Literal["immediate", "delayed"]
     capture_window_seconds: int
     checkout_rate_limit: str | None
+
+
+class Shop(ShopProfile):
+    """A shop with its Stripe secrets decrypted (repos/shops.py); kept out of reprs."""
+
+    stripe_api_key: str = Field(repr=False)
+    stripe_webhook_secret: str | None = Field(repr=False)
 
 
 class Product(Record):
@@ -54,12 +61,14 @@ class ShippingOption(Record):
     id: str
     name: str
     amount: MinorUnits
+    active: bool = True
 
 
 class Coupon(Record):
     code: str
     percent_off: int | None
     amount_off: MinorUnits | None
+    active: bool = True
 
 
 class InventoryLevel(Record):
@@ -173,4 +182,32 @@ class AuditEvent(Record):
     kind: str
     subject: str | None
     details: dict[str, Any]
+    actor: str | None = None
     created_at: datetime
+
+
+class ApiKeyRecord(Record):
+    id: str
+    shop_id: str
+    name: str
+    secret_hash: str = Field(repr=False)
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class StockLedgerEntry(Record):
+    id: int
+    sku: str
+    location: str
+    delta: int
+    on_hand_after: int
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+class IdempotentResponse(Record):
+    fingerprint: str
+    status_code: int
+    response: Any

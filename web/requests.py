@@ -6,9 +6,10 @@ import json
 from typing import Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from checkout.errors import InvalidJson, InvalidRequest
+from checkout.errors import InvalidJson
+from checkout.validation import validate
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -20,15 +21,3 @@ def parse_body(model: type[M]) -> M:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson() from exc
     return validate(model, data)
-
-
-def validate(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # The input is left out on purpose: it may carry personal data back into logs.
-        details = [
-            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
-        raise InvalidRequest(details=details) from exc
