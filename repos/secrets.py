@@ -31,10 +31,7 @@ class SecretBox:
         secret key, so a fresh clone runs with no configuration. Never rely on the derived
         key in production: anyone who knows KASSA_SECRET_KEY can derive it."""
         keys = [k.strip() for k in (encryption_keys or "").split(",") if k.strip()]
-        if not keys:
-            digest = hashlib.sha256(DEV_KEY_CONTEXT + secret_key.encode()).digest()
-            keys = [base64.urlsafe_b64encode(digest).decode()]
-        return cls(keys)
+        return cls(keys or [dev_key(secret_key)])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -44,6 +41,12 @@ class SecretBox:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
             raise SecretsUnreadable("no configured key opens this secret") from exc
+
+
+def dev_key(secret_key: str) -> str:
+    """The key used when KASSA_ENCRYPTION_KEYS is unset (to rotate away from it, too)."""
+    digest = hashlib.sha256(DEV_KEY_CONTEXT + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def generate_key() -> str:
