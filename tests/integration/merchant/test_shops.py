@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 from typing import Any
 
 import psycopg
 import pytest
-from integration.workers.outbox_support import run_cli
+from integration.workers.outbox_support import ROOT, env_for, run_cli
+from support import db
 
 from kassa.bootstrap import Container, bootstrap
 from kassa.runtime import _pg_bin
 from merchant.shops import rotate_secrets
 from repos.secrets import dev_key, generate_key
 from schemas.settings import Settings
-from support import db
 
 API_KEY = "sk_test_canary_9f8e7d6c5b4a3210"
 WEBHOOK_SECRET = "whsec_canary_0a1b2c3d4e5f6789"
@@ -226,10 +227,6 @@ def test_shop_commands(settings: Settings, container: Container) -> None:
 
 
 def run_cli_env(settings: Settings, extra: dict[str, str], *args: str) -> Any:
-    import sys
-
-    from integration.workers.outbox_support import ROOT, env_for
-
     return subprocess.run(
         [sys.executable, "-m", "ops.cli", *args],
         cwd=ROOT,
