@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from checkout.errors import CatalogImportRejected, InvalidRequest
+from checkout.errors import CatalogImportRejected, InvalidJson, InvalidRequest
 from merchant.stock import below_reserved, queue_mirror_in
 from merchant.writes import Actor
 from repos.unit_of_work import UnitOfWork
@@ -96,7 +96,7 @@ def _parse_json(text: str) -> Catalog:
     try:
         raw: Any = json.loads(text)
     except ValueError as exc:
-        raise InvalidRequest("The catalog is not valid JSON.") from exc
+        raise InvalidJson("The catalog is not valid JSON.") from exc
     try:
         doc = CatalogDocument.model_validate(raw)
     except ValidationError as exc:

@@ -157,8 +157,11 @@ def test_shipping_options_and_coupons(client: Any, demo: Headers) -> None:
     # The checkout honours the switches at once.
     shopper = Storefront(client)
     shopper.add("MUG-WHITE")
-    assert shopper.checkout({"shipping_option_id": "standard"}).status_code == 422
-    assert shopper.checkout({"coupon_code": "WELCOME10"}).status_code == 422
+    refused = shopper.checkout({"shipping_option_id": "standard"})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "unknown_shipping_option"
+    refused = shopper.checkout({"coupon": "WELCOME10"})
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "unknown_coupon"
 
 
 def test_writes_replay_by_idempotency_key_and_are_audited(
