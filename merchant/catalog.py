@@ -21,11 +21,11 @@ from schemas.merchant import (
     CouponInput,
     CouponPatch,
     CouponView,
+    MerchantProduct,
     ProductInput,
     ProductPage,
     ProductPatch,
     ProductReplace,
-    ProductView,
     ShippingOptionInput,
     ShippingOptionPatch,
     ShippingOptionReplace,
@@ -43,8 +43,8 @@ def changes(before: BaseModel | None, after: BaseModel) -> dict[str, Any]:
     return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
 
 
-def product_view(p: Product) -> ProductView:
-    return ProductView.model_validate(p.model_dump())
+def product_view(p: Product) -> MerchantProduct:
+    return MerchantProduct.model_validate(p.model_dump())
 
 
 def _product(shop: Shop, sku: str, data: ProductReplace | ProductInput) -> Product:
@@ -72,7 +72,7 @@ def list_products(
     )
 
 
-def get_product(services: Services, shop_id: str, sku: str) -> ProductView:
+def get_product(services: Services, shop_id: str, sku: str) -> MerchantProduct:
     with services.uow() as uow:
         product = uow.catalog.product(shop_id, sku)
     if product is None:
@@ -80,7 +80,9 @@ def get_product(services: Services, shop_id: str, sku: str) -> ProductView:
     return product_view(product)
 
 
-def create_product_in(uow: UnitOfWork, shop: Shop, body: ProductInput) -> tuple[int, ProductView]:
+def create_product_in(
+    uow: UnitOfWork, shop: Shop, body: ProductInput
+) -> tuple[int, MerchantProduct]:
     if uow.catalog.product(shop.id, body.sku, lock=True) is not None:
         raise AlreadyExists(details={"sku": body.sku})
     product = _product(shop, body.sku, body)
@@ -90,7 +92,7 @@ def create_product_in(uow: UnitOfWork, shop: Shop, body: ProductInput) -> tuple[
 
 def replace_product_in(
     uow: UnitOfWork, shop: Shop, sku: str, body: ProductReplace
-) -> tuple[int, ProductView]:
+) -> tuple[int, MerchantProduct]:
     """PUT: the variant becomes exactly this (created if it did not exist)."""
     before = uow.catalog.product(shop.id, sku, lock=True)
     product = _product(shop, sku, body)
@@ -100,7 +102,7 @@ def replace_product_in(
 
 def patch_product_in(
     uow: UnitOfWork, shop: Shop, sku: str, body: ProductPatch
-) -> tuple[int, ProductView]:
+) -> tuple[int, MerchantProduct]:
     before = uow.catalog.product(shop.id, sku, lock=True)
     if before is None:
         raise UnknownSku()

@@ -138,7 +138,7 @@ class ProductPatch(StrictInput):
     active: bool | None = None
 
 
-class ProductView(BaseModel):
+class MerchantProduct(BaseModel):
     sku: str
     product_code: str
     name: str
@@ -149,7 +149,7 @@ class ProductView(BaseModel):
 
 
 class ProductPage(BaseModel):
-    products: list[ProductView]
+    products: list[MerchantProduct]
     next_cursor: str | None = Field(description="pass as ?after= for the next page")
 
 

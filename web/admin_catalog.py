@@ -19,11 +19,11 @@ from schemas.merchant import (
     CouponPatch,
     CouponView,
     ImportResult,
+    MerchantProduct,
     ProductInput,
     ProductPage,
     ProductPatch,
     ProductReplace,
-    ProductView,
     ShippingOptionInput,
     ShippingOptionList,
     ShippingOptionPatch,
@@ -80,7 +80,7 @@ def list_products() -> Response:
 @documented(
     "Create a variant (409 if its SKU exists)",
     body=ProductInput,
-    response=ProductView,
+    response=MerchantProduct,
     status=201,
     errors={**WRITE_ERRORS, 409: "already_exists"},
     headers=IDEMPOTENT,
@@ -100,7 +100,7 @@ def create_product() -> Response:
 @bp.get("/products/<sku>")
 @documented(
     "One variant",
-    response=ProductView,
+    response=MerchantProduct,
     errors={**READ_ERRORS, 404: "unknown_sku"},
     security="merchant",
 )
@@ -112,7 +112,7 @@ def get_product(sku: str) -> Response:
 @documented(
     "Create or replace a variant (201 created, 200 replaced); open checkouts keep their price",
     body=ProductReplace,
-    response=ProductView,
+    response=MerchantProduct,
     errors=WRITE_ERRORS,
     headers=IDEMPOTENT,
     security="merchant",
@@ -132,7 +132,7 @@ def replace_product(sku: str) -> Response:
 @documented(
     "Change some fields of a variant; open checkouts keep their price",
     body=ProductPatch,
-    response=ProductView,
+    response=MerchantProduct,
     errors={**WRITE_ERRORS, 404: "unknown_sku"},
     headers=IDEMPOTENT,
     security="merchant",

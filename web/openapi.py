@@ -72,10 +72,6 @@ def documented(
     return mark
 
 
-def ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
 def build_spec(app: Flask, title: str, version: str) -> dict[str, Any]:
     ops: list[tuple[str, str, dict[str, Any]]] = []
     models: set[type[BaseModel]] = {ErrorResponse}
@@ -86,10 +82,15 @@ def build_spec(app: Flask, title: str, version: str) -> dict[str, Any]:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             ops.append((re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule), method, meta))
             models.update(m for m in (meta["body"], meta["response"]) if m is not None)
-    _, schemas = models_json_schema(
+    refs, schemas = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
     )
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        """The model's reference as pydantic named it (two models of one name differ)."""
+        return {"$ref": refs[(model, "validation")]["$ref"]}
+
     paths: dict[str, dict[str, Any]] = {}
     for path, method, meta in ops:
         op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
