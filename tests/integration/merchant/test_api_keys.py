@@ -6,6 +6,7 @@ objects are not found (404), and nothing of the other shop changes."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,9 @@ Headers = dict[str, str]
 
 
 def test_a_key_is_shown_once_and_stored_hashed(
-    client: Any, operator: Headers, container: Container
+    client: Any, operator: Headers, container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     resp = client.post("/admin/api-keys", json={"shop_id": "demo", "name": "ERP"}, headers=operator)
     assert resp.status_code == 201
     created = resp.get_json()
@@ -43,6 +45,7 @@ def test_a_key_is_shown_once_and_stored_hashed(
     assert client.get("/admin/shop", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     used = client.get("/admin/api-keys?shop=demo", headers=operator).get_json()[0]
     assert used["last_used_at"] is not None
+    assert secret not in "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
 
 
 def test_key_creation_refuses_bad_input(client: Any, operator: Headers) -> None:
