@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from checkout.errors import InvalidRequest
 
@@ -25,3 +25,12 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(details=error_details(exc)) from exc
+
+
+def validate_field(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
+    """One value (a path segment, say) checked like the body field it stands for."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        details = [{**d, "loc": [field, *d["loc"]]} for d in error_details(exc)]
+        raise InvalidRequest(details=details) from exc

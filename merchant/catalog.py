@@ -15,9 +15,11 @@ from pydantic import BaseModel
 
 from checkout.errors import AlreadyExists, NotFound, UnknownSku
 from checkout.ports import Services
-from checkout.validation import validate
+from checkout.validation import validate, validate_field
 from repos.unit_of_work import UnitOfWork
 from schemas.merchant import (
+    CODE,
+    SKU,
     CouponInput,
     CouponPatch,
     CouponView,
@@ -94,6 +96,7 @@ def replace_product_in(
     uow: UnitOfWork, shop: Shop, sku: str, body: ProductReplace
 ) -> tuple[int, MerchantProduct]:
     """PUT: the variant becomes exactly this (created if it did not exist)."""
+    validate_field(SKU, sku, "sku")
     before = uow.catalog.product(shop.id, sku, lock=True)
     product = _product(shop, sku, body)
     uow.catalog.upsert_product(product)
@@ -133,6 +136,7 @@ def create_shipping_option_in(
 def replace_shipping_option_in(
     uow: UnitOfWork, shop: Shop, option_id: str, body: ShippingOptionReplace
 ) -> tuple[int, ShippingOptionView]:
+    validate_field(CODE, option_id, "id")
     before = uow.catalog.any_shipping_option(shop.id, option_id, lock=True)
     option = ShippingOption(id=option_id, **body.model_dump())
     uow.catalog.upsert_shipping_option(shop.id, option)

@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 from checkout.errors import StockBelowReserved, UnknownSku
 from checkout.ports import Services
+from checkout.validation import validate_field
 from merchant.writes import Actor
 from repos.unit_of_work import UnitOfWork
 from schemas.merchant import (
+    LOCATION,
     StockAdjust,
     StockLedgerPage,
     StockLedgerView,
@@ -85,6 +87,7 @@ def _change_in(
 ) -> tuple[int, StockLevelView]:
     if uow.catalog.product(actor.shop_id, sku) is None:
         raise UnknownSku()
+    validate_field(LOCATION, location, "location")
     level = uow.inventory.lock_level(actor.shop_id, sku, location)
     on_hand = target(level)
     refused = below_reserved(level, on_hand)

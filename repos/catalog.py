@@ -124,12 +124,6 @@ class CatalogRepository(Repository):
             (shop_id, after, after, limit),
         )
 
-    def existing_skus(self, shop_id: str, skus: list[str]) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT sku FROM products WHERE shop_id = %s AND sku = ANY(%s)", (shop_id, skus)
-        ).fetchall()
-        return {r["sku"] for r in rows}
-
     def any_shipping_option(
         self, shop_id: str, option_id: str, *, lock: bool = False
     ) -> ShippingOption | None:

@@ -7,7 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, RootModel, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    RootModel,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 from schemas.api import StrictInput
 from schemas.money import MinorUnits
@@ -20,6 +28,10 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 Location = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 ]
+SKU = TypeAdapter(Sku)
+CODE = TypeAdapter(Code)
+LOCATION = TypeAdapter(Location)
+"""For identifiers that arrive in a path rather than a body."""
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 RateLimit = Annotated[

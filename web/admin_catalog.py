@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from checkout.errors import InvalidRequest
 from merchant import catalog
 from merchant.catalog_import import import_catalog_in, parse_catalog
 from merchant.shops import view_of
@@ -35,7 +34,7 @@ from web.admin_auth import actor, merchant_shop, register_merchant_auth, write
 from web.context import container
 from web.errors import error_response
 from web.openapi import documented
-from web.requests import parse_body
+from web.requests import page_limit, parse_body
 
 bp = Blueprint("admin_catalog", __name__, url_prefix="/admin")
 register_merchant_auth(bp)
@@ -44,13 +43,6 @@ IMPORT_MAX_BYTES = 64 * 1024 * 1024
 IDEMPOTENT = {"Idempotency-Key": "optional"}
 READ_ERRORS = {401: "unauthorized"}
 WRITE_ERRORS = {401: "unauthorized", 422: "invalid_request or idempotency_key_reused"}
-
-
-def page_limit(default: int = 100, most: int = 500) -> int:
-    raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise InvalidRequest(f"limit must be a whole number from 1 to {most}.")
-    return int(raw)
 
 
 @bp.get("/shop")

@@ -12,10 +12,9 @@ from checkout.errors import InvalidRequest
 from merchant import stock
 from schemas.merchant import StockAdjust, StockLedgerPage, StockLevelView, StockList, StockSet
 from web.admin_auth import actor, register_merchant_auth, write
-from web.admin_catalog import page_limit
 from web.context import container
 from web.openapi import documented
-from web.requests import parse_body
+from web.requests import page_limit, parse_body
 
 bp = Blueprint("admin_stock", __name__, url_prefix="/admin/stock")
 register_merchant_auth(bp)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel
 
-from checkout.errors import InvalidJson
+from checkout.errors import InvalidJson, InvalidRequest
 from checkout.validation import validate
 
 M = TypeVar("M", bound=BaseModel)
@@ -21,3 +21,11 @@ def parse_body(model: type[M]) -> M:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson() from exc
     return validate(model, data)
+
+
+def page_limit(default: int = 100, most: int = 500) -> int:
+    """``?limit=`` of a paged list: a whole number from 1 to ``most``."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {most}.")
+    return int(raw)

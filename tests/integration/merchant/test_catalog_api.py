@@ -87,6 +87,8 @@ def test_products_page_by_cursor(client: Any, demo: Headers) -> None:
         ("patch", "/admin/products/MUG-WHITE", {"unit_amount": True}),
         ("patch", "/admin/products/MUG-WHITE", {"name": None}),
         ("put", "/admin/products/MUG-WHITE", {"unit_amount": 100}),
+        ("put", "/admin/products/has%20space", {"name": "X", "unit_amount": 100}),
+        ("put", "/admin/shipping-options/" + "x" * 65, {"name": "X", "amount": 1}),
         ("post", "/admin/coupons", {"code": "BOTH", "percent_off": 10, "amount_off": 100}),
         ("post", "/admin/coupons", {"code": "NONE"}),
         ("post", "/admin/shipping-options", {"id": "x", "name": "X", "amount": -5}),

@@ -144,11 +144,13 @@ def test_stock_input_is_checked(client: Any, demo: Headers, container: Container
             422,
         ),
         ("put", "/admin/stock/NO-SUCH-SKU/warehouse", {"on_hand": 5, "reason": "x"}, 404),
+        ("put", "/admin/stock/MUG-WHITE/back%20room", {"on_hand": 5, "reason": "x"}, 422),
     ]:
         resp = getattr(client, method)(path, json=body, headers=demo)
         assert resp.status_code == status, (body, resp.get_json())
     assert level(container, "MUG-WHITE", "warehouse") == (50, 0)
     assert db(container, "SELECT count(*) FROM inventory_levels WHERE sku = 'NO-SUCH-SKU'") == 0
+    assert db(container, "SELECT count(*) FROM inventory_levels WHERE location = 'back room'") == 0
 
 
 def test_stock_lowered_while_shoppers_check_out(
