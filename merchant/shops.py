@@ -75,9 +75,8 @@ def update_shop(
         current = uow.shops.get(shop_id, lock=True)
         if current is None:
             raise ShopNotFound()
-        shop = validate(
-            Shop, {**current.model_dump(), **values}
-        )  # a required field set to null fails
+        # A required setting sent as null fails here, like any other bad value.
+        shop = validate(Shop, {**current.model_dump(), **values})
         if shop.currency != current.currency:
             _check_currency_in(uow, shop_id, shop.currency, changing=True)
         uow.shops.upsert(shop)
