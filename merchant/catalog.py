@@ -22,6 +22,7 @@ from schemas.merchant import (
     SKU,
     CouponInput,
     CouponPatch,
+    CouponReplace,
     CouponView,
     MerchantProduct,
     ProductInput,
@@ -171,6 +172,16 @@ def create_coupon_in(uow: UnitOfWork, shop: Shop, body: CouponInput) -> tuple[in
     coupon = Coupon.model_validate(body.model_dump())
     uow.catalog.upsert_coupon(shop.id, coupon)
     return 201, coupon_view(coupon)
+
+
+def replace_coupon_in(
+    uow: UnitOfWork, shop: Shop, code: str, body: CouponReplace
+) -> tuple[int, CouponView]:
+    validate_field(CODE, code, "code")
+    before = uow.catalog.any_coupon(shop.id, code, lock=True)
+    coupon = Coupon(code=code, **body.model_dump())
+    uow.catalog.upsert_coupon(shop.id, coupon)
+    return (200 if before is not None else 201), coupon_view(coupon)
 
 
 def patch_coupon_in(

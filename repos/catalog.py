@@ -178,7 +178,7 @@ class CatalogRepository(Repository):
             INSERT INTO products (shop_id, sku, product_code, name, attributes, unit_amount,
                                   currency, active)
             SELECT shop_id, sku, product_code, name, attributes, unit_amount, currency, active
-            FROM import_products
+            FROM import_products ORDER BY sku
             ON CONFLICT (shop_id, sku) DO UPDATE SET
                 product_code = EXCLUDED.product_code, name = EXCLUDED.name,
                 attributes = EXCLUDED.attributes, unit_amount = EXCLUDED.unit_amount,

@@ -208,8 +208,22 @@ class CouponInput(StrictInput):
         return self
 
 
+class CouponReplace(StrictInput):
+    """PUT: the coupon becomes exactly this. Open checkouts keep the discount they got."""
+
+    percent_off: Annotated[int, Field(ge=1, le=100)] | None = None
+    amount_off: Annotated[int, Field(gt=0)] | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def one_discount(self) -> CouponReplace:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("give exactly one of percent_off and amount_off")
+        return self
+
+
 class CouponPatch(StrictInput):
-    """Only the active flag changes in place; a different discount is a new code."""
+    """Switch a coupon on or off; PUT changes its discount."""
 
     active: bool
 

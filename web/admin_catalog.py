@@ -16,6 +16,7 @@ from schemas.merchant import (
     CouponInput,
     CouponList,
     CouponPatch,
+    CouponReplace,
     CouponView,
     ImportResult,
     MerchantProduct,
@@ -242,9 +243,29 @@ def create_coupon() -> Response:
     )
 
 
+@bp.put("/coupons/<code>")
+@documented(
+    "Create or replace a coupon (201 created, 200 replaced); open checkouts keep their discount",
+    body=CouponReplace,
+    response=CouponView,
+    errors=WRITE_ERRORS,
+    headers=IDEMPOTENT,
+    security="merchant",
+)
+def replace_coupon(code: str) -> Response:
+    body = parse_body(CouponReplace)
+    shop = merchant_shop()
+    return write(
+        "coupon.replace",
+        code,
+        lambda uow: catalog.replace_coupon_in(uow, shop, code, body),
+        {"fields": body.model_dump(mode="json")},
+    )
+
+
 @bp.patch("/coupons/<code>")
 @documented(
-    "Switch a coupon on or off (a different discount is a new code)",
+    "Switch a coupon on or off",
     body=CouponPatch,
     response=CouponView,
     errors={**WRITE_ERRORS, 404: "not_found"},

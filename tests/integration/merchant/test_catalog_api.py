@@ -91,6 +91,7 @@ def test_products_page_by_cursor(client: Any, demo: Headers) -> None:
         ("put", "/admin/shipping-options/" + "x" * 65, {"name": "X", "amount": 1}),
         ("post", "/admin/coupons", {"code": "BOTH", "percent_off": 10, "amount_off": 100}),
         ("post", "/admin/coupons", {"code": "NONE"}),
+        ("put", "/admin/coupons/WELCOME10", {"percent_off": 10, "amount_off": 100}),
         ("post", "/admin/shipping-options", {"id": "x", "name": "X", "amount": -5}),
         ("patch", "/admin/shipping-options/standard", {"amount": None}),
     ],
@@ -153,8 +154,21 @@ def test_shipping_options_and_coupons(client: Any, demo: Headers) -> None:
         client.patch("/admin/coupons/WELCOME10", json={"active": False}, headers=demo).status_code
         == 200
     )
+    swapped = client.put("/admin/coupons/TENOFF", json={"percent_off": 20}, headers=demo)
+    assert swapped.status_code == 200
+    assert swapped.get_json() == {
+        "code": "TENOFF",
+        "percent_off": 20,
+        "amount_off": None,
+        "active": True,
+    }
+    assert (
+        client.put("/admin/coupons/NEW20", json={"amount_off": 200}, headers=demo).status_code
+        == 201
+    )
     coupons = {c["code"]: c for c in client.get("/admin/coupons", headers=demo).get_json()}
-    assert coupons["TENOFF"]["amount_off"] == 1000 and not coupons["WELCOME10"]["active"]
+    assert coupons["TENOFF"]["percent_off"] == 20 and not coupons["WELCOME10"]["active"]
+    assert set(coupons) == {"NEW20", "TENOFF", "WELCOME10"}
 
     # The checkout honours the switches at once.
     shopper = Storefront(client)
