@@ -155,6 +155,9 @@ def cmd_apikey_revoke(args: argparse.Namespace) -> int:
 
 def cmd_catalog_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no file {args.file}", file=sys.stderr)
+        return 2
     fmt: Format = "csv" if (args.format or path.suffix.lower().lstrip(".")) == "csv" else "json"
 
     def run(c: Container) -> int:
