@@ -77,10 +77,6 @@ class ShopList(RootModel[list[ShopView]]):
     pass
 
 
-class Rotated(BaseModel):
-    shops: int
-
-
 # --- API keys (operator) ------------------------------------------------------------
 
 
