@@ -235,3 +235,24 @@ def run_cli_env(settings: Settings, extra: dict[str, str], *args: str) -> Any:
         text=True,
         timeout=60,
     )
+
+
+def test_kassa_migrate_encrypts_secrets_left_in_clear(
+    settings: Settings, container: Container
+) -> None:
+    with psycopg.connect(container.settings.database_url) as conn:
+        conn.execute(
+            "UPDATE shops SET plaintext_stripe_api_key = %s, stripe_api_key_ciphertext = NULL,"
+            " plaintext_stripe_webhook_secret = %s WHERE id = 'demo'",
+            (API_KEY, WEBHOOK_SECRET),
+        )
+    assert API_KEY in everything_stored(container)
+    result = run_cli(settings, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "encrypted the secrets of 1 shop(s)" in result.stdout
+    stored = everything_stored(container)
+    assert API_KEY not in stored and WEBHOOK_SECRET not in stored
+    with container.uow() as uow:
+        demo = uow.shops.get("demo")
+    assert demo is not None
+    assert (demo.stripe_api_key, demo.stripe_webhook_secret) == (API_KEY, WEBHOOK_SECRET)
