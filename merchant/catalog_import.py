@@ -3,7 +3,7 @@ from JSON or CSV, all or nothing.
 
 Every row is checked first and every problem reported with its row number (422, nothing
 written). Then one transaction upserts everything: products and stock levels each by one
-COPY and one bulk upsert (10,000 SKUs in about a second), so importing the
+COPY and one bulk upsert (10,000 SKUs in about two seconds), so importing the
 same file twice changes nothing the second time. Stock levels are set, not added to, and
 never below what live holds reserve; each change lands in the stock ledger (by trigger)
 and in one Redis-mirror message through the outbox.
@@ -227,8 +227,10 @@ def import_catalog_in(
 ) -> tuple[int, ImportResult]:
     """Write the whole document in the caller's transaction, or raise and write nothing."""
     doc = catalog.doc
+    # Every field was validated when the file was read: build the records without
+    # validating 10,000 of them again (a third of the import's CPU time otherwise).
     products = [
-        Product(
+        Product.model_construct(
             shop_id=shop.id,
             sku=p.sku,
             product_code=p.product_code or p.sku,
@@ -267,7 +269,7 @@ def import_catalog_in(
                 continue
         priority = s.priority if s.priority is not None else (before.priority if before else 0)
         levels.append(
-            InventoryLevel(
+            InventoryLevel.model_construct(
                 sku=p.sku, location=s.location, priority=priority, on_hand=s.on_hand, reserved=0
             )
         )
