@@ -69,9 +69,7 @@ def restore_secret(stack: Stack, previous: str | None) -> None:
     if previous is None or stack.owned:
         return
     with stack.container() as c, c.uow() as uow:
-        uow.conn.execute(
-            "UPDATE shops SET stripe_webhook_secret = %s WHERE id = %s", (previous or None, SHOP)
-        )
+        uow.shops.set_webhook_secret(SHOP, previous or None)
 
 
 def create_checkouts(stack: Stack, n: int, run: str, spread: bool) -> list[dict[str, Any]]:

@@ -118,3 +118,21 @@ class WebhookRejected(KassaError):
 
 class NotFound(KassaError):
     code, message = "not_found", "No such resource."
+
+
+class StockBelowReserved(KassaError):
+    code = "stock_below_reserved"
+    message = "On-hand stock cannot go below what live checkouts have reserved."
+
+
+class ShopExists(KassaError):
+    code, message = "shop_exists", "A shop with this id already exists."
+
+
+class CatalogImportRejected(KassaError):
+    code = "import_rejected"
+    message = "The catalog has errors; nothing was imported."
+
+
+class AlreadyExists(KassaError):
+    code, message = "already_exists", "This resource already exists; change it with PUT or PATCH."

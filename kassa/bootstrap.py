@@ -13,6 +13,7 @@ import redis
 from kassa.stripe_gateway import StripeGateway
 from repos.carts import CartStore
 from repos.database import Database
+from repos.secrets import SecretBox
 from repos.stock_mirror import StockMirror
 from repos.unit_of_work import UnitOfWork
 from schemas.settings import Settings
@@ -26,10 +27,11 @@ class Container:
     payments: StripeGateway
     carts: CartStore
     mirror: StockMirror
+    secrets: SecretBox
     _closed: bool = field(default=False, repr=False)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, self.secrets)
 
     def close(self) -> None:
         if not self._closed:
@@ -57,4 +59,5 @@ def bootstrap(settings: Settings | None = None) -> Container:
         ),
         carts=CartStore(client, settings.cart_ttl_seconds),
         mirror=StockMirror(client),
+        secrets=SecretBox.from_setting(settings.encryption_keys, settings.secret_key),
     )

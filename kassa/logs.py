@@ -60,6 +60,7 @@ _PATTERNS = [
     re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+"),  # Stripe API keys
     re.compile(r"\b(?:sk|rk)_[A-Za-z0-9]{8,}"),
     re.compile(r"\bwhsec_[A-Za-z0-9]+"),  # webhook secrets
+    re.compile(r"\bkassa_sk_[A-Za-z0-9_-]+"),  # merchant API keys
     re.compile(r"\b\w+_secret_\w+"),  # client secrets (pi_..._secret_...)
     re.compile(r"\bt=\d+,v1=[0-9a-f]+\S*"),  # Stripe-Signature header values
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"),

@@ -11,15 +11,23 @@ from collections.abc import Sequence
 
 from kassa.bootstrap import bootstrap
 from kassa.logs import configure_logging
-from ops import outbox_cli
+from ops import merchant_cli, outbox_cli
 from schemas.settings import Settings
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from merchant.shops import rotate_secrets
     from repos.migrations import migrate
 
     applied = migrate(Settings().database_url)
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    c = bootstrap()
+    try:  # secrets stored in clear before migration 0010 are encrypted now
+        encrypted = rotate_secrets(c, only_plaintext=True)
+    finally:
+        c.close()
+    if encrypted:
+        print(f"encrypted the secrets of {encrypted} shop(s)")
     return 0
 
 
@@ -87,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_web)
 
     outbox_cli.register(sub)
+    merchant_cli.register(sub)
 
     p = sub.add_parser("emulator", help="run the Stripe emulator (development and tests only)")
     p.add_argument("--host", default="127.0.0.1")

@@ -60,6 +60,7 @@ def seed_shop(
     re-seeding never fights live holds."""
     products = JPY_PRODUCTS if currency == "jpy" else DEMO_PRODUCTS
     stocked = {(lv.sku, lv.location) for lv in uow.inventory.levels(shop_id)}
+    uow.stock_ledger.label("seed", "seed")
     uow.shops.upsert(
         Shop(
             id=shop_id,

@@ -11,10 +11,18 @@ from schemas.records import AuditEvent
 
 
 class AuditRepository(Repository):
-    def add(self, shop_id: str, kind: str, subject: str | None, details: dict[str, Any]) -> None:
+    def add(
+        self,
+        shop_id: str,
+        kind: str,
+        subject: str | None,
+        details: dict[str, Any],
+        actor: str | None = None,
+    ) -> None:
         self.conn.execute(
-            "INSERT INTO audit_events (shop_id, kind, subject, details) VALUES (%s, %s, %s, %s)",
-            (shop_id, kind, subject, Jsonb(details)),
+            "INSERT INTO audit_events (shop_id, kind, subject, details, actor)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (shop_id, kind, subject, Jsonb(details), actor),
         )
 
     def list(self, shop_id: str, kind: str | None = None) -> list[AuditEvent]:

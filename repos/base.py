@@ -11,6 +11,11 @@ from pydantic import BaseModel
 M = TypeVar("M", bound=BaseModel)
 
 
+def locking(sql: str, lock: bool) -> str:
+    """The query, with ``FOR UPDATE`` when the caller will change what it reads."""
+    return f"{sql} FOR UPDATE" if lock else sql
+
+
 class Repository:
     def __init__(self, conn: Connection[DictRow]) -> None:
         self.conn = conn

@@ -79,6 +79,78 @@ class InventoryRepository(Repository):
             (shop_id, level.sku, level.location, level.priority, level.on_hand, level.reserved),
         )
 
+    def lock_level(self, shop_id: str, sku: str, location: str) -> InventoryLevel:
+        """The level row, created empty if missing, locked until the transaction ends."""
+        self.conn.execute(
+            "INSERT INTO inventory_levels (shop_id, sku, location, on_hand) VALUES (%s, %s, %s, 0)"
+            " ON CONFLICT (shop_id, sku, location) DO NOTHING",
+            (shop_id, sku, location),
+        )
+        level = self._one(
+            InventoryLevel,
+            "SELECT sku, location, priority, on_hand, reserved FROM inventory_levels"
+            " WHERE shop_id = %s AND sku = %s AND location = %s FOR UPDATE",
+            (shop_id, sku, location),
+        )
+        assert level is not None
+        return level
+
+    def set_on_hand(
+        self, shop_id: str, sku: str, location: str, on_hand: int, priority: int
+    ) -> InventoryLevel:
+        """Set a locked level's units; the table's check refuses going below reserved."""
+        level = self._one(
+            InventoryLevel,
+            "UPDATE inventory_levels SET on_hand = %s, priority = %s"
+            " WHERE shop_id = %s AND sku = %s AND location = %s"
+            " RETURNING sku, location, priority, on_hand, reserved",
+            (on_hand, priority, shop_id, sku, location),
+        )
+        assert level is not None
+        return level
+
+    def lock_levels_at(
+        self, shop_id: str, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], InventoryLevel]:
+        """Existing levels for these (sku, location) pairs, locked in the global order."""
+        if not keys:
+            return {}
+        levels = self._all(
+            InventoryLevel,
+            """
+            SELECT il.sku, il.location, il.priority, il.on_hand, il.reserved
+            FROM inventory_levels il
+            JOIN unnest(%s::text[], %s::text[]) AS k(sku, location)
+              ON il.sku = k.sku AND il.location = k.location
+            WHERE il.shop_id = %s ORDER BY il.sku, il.location FOR UPDATE OF il
+            """,
+            ([s for s, _ in keys], [loc for _, loc in keys], shop_id),
+        )
+        return {(lv.sku, lv.location): lv for lv in levels}
+
+    def bulk_set_on_hand(self, shop_id: str, levels: list[InventoryLevel]) -> None:
+        """Create or set many levels in one COPY and one upsert (``reserved`` untouched);
+        the caller has locked the existing rows and checked them against reserved."""
+        self.conn.execute(
+            "CREATE TEMP TABLE import_levels (sku text, location text, priority integer,"
+            " on_hand integer) ON COMMIT DROP"
+        )
+        with self.conn.cursor().copy(
+            "COPY import_levels (sku, location, priority, on_hand) FROM STDIN"
+        ) as copy:
+            for lv in levels:
+                copy.write_row((lv.sku, lv.location, lv.priority, lv.on_hand))
+        self.conn.execute(
+            """
+            INSERT INTO inventory_levels (shop_id, sku, location, priority, on_hand)
+            SELECT %s, sku, location, priority, on_hand FROM import_levels
+            ORDER BY sku, location
+            ON CONFLICT (shop_id, sku, location) DO UPDATE SET
+                priority = EXCLUDED.priority, on_hand = EXCLUDED.on_hand
+            """,
+            (shop_id,),
+        )
+
     def _adjust(self, shop_id: str, location: str, sku: str, qty: int, *, commit: bool) -> None:
         """Reserve (commit=False) or take for good (commit=True) ``qty`` units, if available."""
         sql = (

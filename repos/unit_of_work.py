@@ -8,17 +8,21 @@ from types import TracebackType
 from psycopg import Connection, Transaction
 from psycopg.rows import DictRow
 
+from repos.api_keys import ApiKeyRepository
 from repos.audit import AuditRepository
 from repos.catalog import CatalogRepository
 from repos.checkouts import CheckoutRepository
 from repos.database import Database
 from repos.events import StripeEventRepository
+from repos.idempotency import IdempotencyRepository
 from repos.inventory import InventoryRepository
 from repos.merchant_events import MerchantEventRepository
 from repos.order_events import OrderEventRepository
 from repos.orders import OrderRepository
 from repos.outbox import OutboxRepository
+from repos.secrets import SecretBox
 from repos.shops import ShopRepository
+from repos.stock_ledger import StockLedgerRepository
 
 
 class UnitOfWork:
@@ -38,9 +42,13 @@ class UnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     merchant_events: MerchantEventRepository
+    api_keys: ApiKeyRepository
+    idempotency: IdempotencyRepository
+    stock_ledger: StockLedgerRepository
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, secrets: SecretBox) -> None:
         self._db = db
+        self._secrets = secrets
         self._conn_cm: AbstractContextManager[Connection[DictRow]] | None = None
         self._tx: AbstractContextManager[Transaction] | None = None
 
@@ -50,7 +58,7 @@ class UnitOfWork:
         self._tx = conn.transaction()
         self._tx.__enter__()
         self.conn = conn
-        self.shops = ShopRepository(conn)
+        self.shops = ShopRepository(conn, self._secrets)
         self.catalog = CatalogRepository(conn)
         self.inventory = InventoryRepository(conn)
         self.checkouts = CheckoutRepository(conn)
@@ -60,6 +68,9 @@ class UnitOfWork:
         self.outbox = OutboxRepository(conn)
         self.audit = AuditRepository(conn)
         self.merchant_events = MerchantEventRepository(conn)
+        self.api_keys = ApiKeyRepository(conn)
+        self.idempotency = IdempotencyRepository(conn)
+        self.stock_ledger = StockLedgerRepository(conn)
         return self
 
     def __exit__(

@@ -22,10 +22,13 @@ class StockLine(BaseModel):
 
 
 class StockMirrorDecrement(Message):
-    """Apply sold units to the Redis stock mirror, once per dedupe key."""
+    """Subtract units from the Redis stock mirror, once per dedupe key: units sold by an
+    order, or a merchant's stock change (``order_reference`` None; a restock is a negative
+    quantity). One kind for every mirror change, so ``kassa reconcile`` treats each one
+    still in flight as already counted in Postgres."""
 
     kind: Literal["stock_mirror.decrement"] = "stock_mirror.decrement"
-    order_reference: str
+    order_reference: str | None = None
     lines: list[StockLine]
 
 

@@ -7,10 +7,10 @@ coming back from SQL is an error rather than a silently rounded price.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.money import MinorUnits
 
@@ -41,12 +41,12 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class Shop(Record):
+class ShopProfile(Record):
+    """A shop without its secrets: what lists and operator answers are built from."""
+
     id: str
     name: str
     currency: str
-    stripe_api_key: str
-    stripe_webhook_secret: str | None
     storefront_url: str
     hold_ttl_seconds: int
     capture_mode: Literal["immediate", "delayed"]
@@ -54,7 +54,7 @@ class Shop(Record):
     checkout_rate_limit: str | None
 
     @model_validator(mode="after")
-    def _window_before_authorization_lapses(self) -> Shop:
+    def _window_before_authorization_lapses(self) -> Self:
         if self.capture_window_seconds <= 0:
             raise ValueError("capture_window_seconds must be positive")
         if self.capture_mode == "delayed" and (
@@ -65,6 +65,13 @@ class Shop(Record):
                 f"7-day authorization lapses (at most {MAX_DELAYED_WINDOW_SECONDS} s)"
             )
         return self
+
+
+class Shop(ShopProfile):
+    """A shop with its Stripe secrets decrypted (repos/shops.py); kept out of reprs."""
+
+    stripe_api_key: str = Field(repr=False)
+    stripe_webhook_secret: str | None = Field(repr=False)
 
 
 class Product(Record):
@@ -82,12 +89,14 @@ class ShippingOption(Record):
     id: str
     name: str
     amount: MinorUnits
+    active: bool = True
 
 
 class Coupon(Record):
     code: str
     percent_off: int | None
     amount_off: MinorUnits | None
+    active: bool = True
 
 
 class InventoryLevel(Record):
@@ -243,4 +252,32 @@ class AuditEvent(Record):
     kind: str
     subject: str | None
     details: dict[str, Any]
+    actor: str | None = None
     created_at: datetime
+
+
+class ApiKeyRecord(Record):
+    id: str
+    shop_id: str
+    name: str
+    secret_hash: str = Field(repr=False)
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class StockLedgerEntry(Record):
+    id: int
+    sku: str
+    location: str
+    delta: int
+    on_hand_after: int
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+class IdempotentResponse(Record):
+    fingerprint: str
+    status_code: int
+    response: Any

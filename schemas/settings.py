@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     stripe_api_key: str = Field(default="sk_test_kassa_demo", alias="KASSA_STRIPE_API_KEY")
     stripe_webhook_secret: str | None = Field(default=None, alias="KASSA_STRIPE_WEBHOOK_SECRET")
     secret_key: str = Field(default="dev-only-insecure-secret-key", alias="KASSA_SECRET_KEY")
+    encryption_keys: str | None = Field(default=None, alias="KASSA_ENCRYPTION_KEYS")
+    """Comma-separated Fernet keys for shop secrets at rest: the first encrypts, all decrypt.
+    Unset, a key is derived from KASSA_SECRET_KEY (local development only)."""
     admin_token: str = Field(default="dev-admin-token", alias="KASSA_ADMIN_TOKEN")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="KASSA_PUBLIC_URL")
     storefront_shop: str = Field(default="demo", alias="KASSA_STOREFRONT_SHOP")

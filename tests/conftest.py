@@ -20,8 +20,9 @@ from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
 
 TABLES = (
-    "audit_events, merchant_events, merchant_webhook_endpoints, outbox, stripe_events,"
-    " stripe_event_cursors, order_events, payment_events, payments, order_lines, orders, inventory_hold_lines,"
+    "merchant_idempotency_keys, stock_ledger, api_keys, audit_events, merchant_events,"
+    " merchant_webhook_endpoints, outbox, stripe_events, stripe_event_cursors, order_events,"
+    " payment_events, payments, order_lines, orders, inventory_hold_lines,"
     " inventory_holds, checkouts, inventory_levels, coupons, shipping_options, products, shops"
 )
 

@@ -9,7 +9,19 @@ from flask import Flask, Response, g, request
 
 from kassa.bootstrap import Container
 from kassa.logs import accept_request_id, request_id_var
-from web import cart, catalog, checkout, health, ops, orders, storefront, webhooks
+from web import (
+    admin_catalog,
+    admin_shops,
+    admin_stock,
+    cart,
+    catalog,
+    checkout,
+    health,
+    ops,
+    orders,
+    storefront,
+    webhooks,
+)
 from web.errors import register_error_handlers, register_transient_handlers
 from web.limits import init_limits
 from web.metrics import LATENCY, REQUESTS
@@ -60,6 +72,8 @@ def create_app(container: Container) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(ops.bp)
+    for admin in (admin_shops.bp, admin_catalog.bp, admin_stock.bp):
+        app.register_blueprint(admin)
     for blueprint in (catalog.bp, cart.bp, checkout.bp, orders.bp, webhooks.bp, storefront.bp):
         app.register_blueprint(blueprint)
     return app

@@ -39,6 +39,10 @@ STATUS: dict[type[e.KassaError], int] = {
     e.Unauthorized: 401,
     e.WebhookRejected: 400,
     e.NotFound: 404,
+    e.StockBelowReserved: 409,
+    e.ShopExists: 409,
+    e.AlreadyExists: 409,
+    e.CatalogImportRejected: 422,
     CsrfFailed: 403,
 }
 

@@ -5,33 +5,20 @@ Thin views over ``checkout.outbox_admin``, the same service ``kassa dlq`` uses.
 
 from __future__ import annotations
 
-import hmac
 from typing import get_args
 
 from flask import Blueprint, Response, jsonify, request
 
 from checkout import outbox_admin
-from checkout.errors import InvalidRequest, NotFound, Unauthorized
+from checkout.errors import InvalidRequest, NotFound
 from schemas.records import OutboxState
+from web.admin_auth import require_operator
 from web.context import container
 from web.openapi import documented
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
-AUTH = {"Authorization": "required"}
-
-
-@bp.before_request
-def require_admin_token() -> None:
-    """``Authorization: Bearer $KASSA_ADMIN_TOKEN``, compared in constant time."""
-    expected = container().settings.admin_token
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if (
-        not expected
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(given.strip().encode(), expected.encode())
-    ):
-        raise Unauthorized()
+bp.before_request(require_operator)
 
 
 @bp.get("/outbox")
@@ -39,7 +26,7 @@ def require_admin_token() -> None:
     "Outbox rows in one state (default dead), without payloads",
     response=outbox_admin.OutboxList,
     errors={401: "missing or wrong admin token", 422: "unknown state"},
-    headers=AUTH,
+    security="operator",
 )
 def list_outbox() -> Response:
     state = request.args.get("state", "dead")
@@ -56,7 +43,7 @@ def list_outbox() -> Response:
     "Put a dead outbox row back to pending",
     response=outbox_admin.Replayed,
     errors={401: "missing or wrong admin token", 404: "no such dead row"},
-    headers=AUTH,
+    security="operator",
 )
 def replay_outbox_row(row_id: int) -> Response:
     with container().uow() as uow:

@@ -6,9 +6,10 @@ import json
 from typing import Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from checkout.errors import InvalidJson, InvalidRequest
+from checkout.validation import validate
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,13 +23,9 @@ def parse_body(model: type[M]) -> M:
     return validate(model, data)
 
 
-def validate(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # The input is left out on purpose: it may carry personal data back into logs.
-        details = [
-            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
-        raise InvalidRequest(details=details) from exc
+def page_limit(default: int = 100, most: int = 500) -> int:
+    """``?limit=`` of a paged list: a whole number from 1 to ``most``."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {most}.")
+    return int(raw)

@@ -8,7 +8,18 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["kassa", "web", "workers", "outbox", "schemas", "checkout", "ops", "stripe_emulator"]
+PACKAGES = [
+    "kassa",
+    "web",
+    "workers",
+    "outbox",
+    "schemas",
+    "checkout",
+    "merchant",
+    "ops",
+    "stripe_emulator",
+]
+DOMAIN = ["checkout", "merchant"]
 SQL = re.compile(
     r"\b(SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE|"
     r"ALTER\s+TABLE|TRUNCATE\s+\w+|ON\s+CONFLICT)\b",
@@ -53,7 +64,7 @@ def test_the_sql_detector_detects_sql(tmp_path: Path) -> None:
 
 
 def test_domain_imports_neither_flask_nor_rq() -> None:
-    for path in python_files("checkout"):
+    for path in [p for package in DOMAIN for p in python_files(package)]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = (
@@ -91,7 +102,7 @@ def float_suspects(path: Path, root: Path = ROOT) -> list[str]:
 
 def test_no_float_in_money_code() -> None:
     offenders = []
-    for package in ["checkout", "schemas", "repos", "web", "workers", "outbox"]:
+    for package in ["checkout", "merchant", "schemas", "repos", "web", "workers", "outbox"]:
         for path in python_files(package):
             if path != ROOT / "schemas" / "money.py":  # the guard that refuses floats
                 offenders += float_suspects(path)
@@ -105,3 +116,12 @@ def test_the_float_detector_detects_floats(tmp_path: Path) -> None:
         '    share = amount / 3\n    """amount / 3 in a docstring is fine"""\n'
     )
     assert len(float_suspects(sample, tmp_path)) == 3
+
+
+def test_the_buyer_side_does_not_depend_on_the_merchant_side() -> None:
+    for path in python_files("checkout"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] != "merchant", f"{path}"
+            elif isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] != "merchant" for a in node.names), f"{path}"

@@ -58,6 +58,7 @@ def test_sensitive_keys_in_extra_are_redacted(log_output: io.StringIO, key: str)
         CANARIES["stripe-signature"],
         CANARIES["authorization"],
         CANARIES["card"],
+        "kassa_sk_0123456789abcdef_Canary-Merchant_Key_Secret0123456789abcdef",
     ],
 )
 def test_patterns_in_messages_and_args_are_redacted(log_output: io.StringIO, secret: str) -> None:

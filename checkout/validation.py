@@ -1,0 +1,36 @@
+"""Validating data against a model with the contract's error for bad input, shared by the
+web tier (request bodies) and use cases that merge a patch into what is stored."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from checkout.errors import InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def error_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Where and why, but not the input: it may carry personal data back into logs."""
+    return [
+        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(details=error_details(exc)) from exc
+
+
+def validate_field(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
+    """One value (a path segment, say) checked like the body field it stands for."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        details = [{**d, "loc": [field, *d["loc"]]} for d in error_details(exc)]
+        raise InvalidRequest(details=details) from exc

@@ -1,0 +1,42 @@
+"""Fixtures for the merchant API: two seeded shops, the operator's headers, and a factory
+of API keys created through the operator API itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kassa.bootstrap import Container
+from ops.seed import seed_shop
+
+Headers = dict[str, str]
+
+
+@pytest.fixture(autouse=True)
+def two_shops(container: Container) -> None:
+    with container.uow() as uow:
+        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop(
+            uow, "tokyo", container.settings, currency="jpy", stripe_api_key="sk_test_kassa_tokyo"
+        )
+
+
+@pytest.fixture
+def operator(container: Container) -> Headers:
+    return {"Authorization": f"Bearer {container.settings.admin_token}"}
+
+
+@pytest.fixture
+def key_for(client: Any, operator: Headers) -> Callable[..., Headers]:
+    """Create an API key for a shop over the operator API; returns merchant headers."""
+
+    def create(shop: str = "demo", name: str = "test key") -> Headers:
+        resp = client.post(
+            "/admin/api-keys", json={"shop_id": shop, "name": name}, headers=operator
+        )
+        assert resp.status_code == 201, resp.get_json()
+        return {"Authorization": f"Bearer {resp.get_json()['key']}"}
+
+    return create
