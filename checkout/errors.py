@@ -136,3 +136,11 @@ class CatalogImportRejected(KassaError):
 
 class AlreadyExists(KassaError):
     code, message = "already_exists", "This resource already exists; change it with PUT or PATCH."
+
+
+class RefundExceedsCaptured(KassaError):
+    code, message = "refund_exceeds_captured", "The refund is more than is left to refund."
+
+
+class OrderNotChangeable(KassaError):
+    code, message = "order_not_changeable", "The order's status does not allow this change."

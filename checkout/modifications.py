@@ -35,13 +35,20 @@ from checkout.pricing import price_cart, total_quantities
 from checkout.window import OPEN_STATUSES, remaining_seconds
 from repos.unit_of_work import UnitOfWork
 from schemas.checkout import PricedCart
+from schemas.merchant_events import EventType
 from schemas.orders import AddLineInput, AddressInput, OrderView
 from schemas.outbox import OrderChangeEmail, Refund, StockLine, StockMirrorDecrement, Void
-from schemas.records import OrderLineRecord, OrderRecord, Product, ShippingOption, Shop
+from schemas.records import (
+    OrderActor,
+    OrderLineRecord,
+    OrderRecord,
+    Product,
+    ShippingOption,
+    Shop,
+)
 
 log = logging.getLogger(__name__)
 
-Actor = Literal["customer", "system"]
 MAX_QUANTITY = 999
 
 
@@ -67,7 +74,9 @@ class Change:
 Apply = Callable[[UnitOfWork, OrderRecord, str], Change | None]
 """Applies one change under the order lock; its third argument is the change's key, the
 prefix of the dedupe keys of the effects it queues."""
-EmailChange = Literal["cancelled", "address_changed", "quantity_changed", "capture_failed"]
+EmailChange = Literal[
+    "cancelled", "address_changed", "quantity_changed", "capture_failed", "shipped"
+]
 
 
 def _request_hash(kind: str, body: dict[str, Any]) -> str:
@@ -108,12 +117,14 @@ def record_in(
     uow: UnitOfWork,
     order: OrderRecord,
     change: Change,
-    actor: Actor,
+    actor: OrderActor,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    merchant_event: EventType | None = None,
 ) -> int:
     """The order event of a change (``order`` as it was before it), and the merchant's
-    ``order.updated`` or ``order.cancelled`` carrying the order as it is now."""
+    ``merchant_event`` (by default ``order.updated``, or ``order.cancelled`` once the order
+    is closed) carrying the order as it is now."""
     event_id = uow.order_events.add(
         order.shop_id,
         order.id,
@@ -127,9 +138,9 @@ def record_in(
     )
     after = uow.orders.get(order.id)
     assert after is not None
-    emit_order_in(
-        uow, "order.updated" if after.status in OPEN_STATUSES else "order.cancelled", after
-    )
+    if merchant_event is None:
+        merchant_event = "order.updated" if after.status in OPEN_STATUSES else "order.cancelled"
+    emit_order_in(uow, merchant_event, after)
     log.info(
         "order changed",
         extra={
@@ -181,27 +192,33 @@ def cancel_in(
     capture), the order ``cancelled``, an email queued.
 
     An immediate order's partial refunds for earlier decreases are already queued, so
-    what is left to refund is exactly its current total."""
+    what is left to refund is its current total, less any refund the merchant asked for
+    (never more than was captured and not yet asked back)."""
     key = f"order-{order.id}-cancel"
     lines = uow.orders.lines(order.id)
     payment = uow.orders.payment(order.id)
     _return_stock_in(uow, order, total_quantities((ln.sku, ln.quantity) for ln in lines), key)
     pi = payment.stripe_payment_intent_id if payment else None
     uncaptured = payment is not None and payment.captured_amount == 0
+    refundable = (
+        min(order.total, payment.captured_amount - uow.outbox.refunds_requested(order.id))
+        if payment
+        else 0
+    )
     if pi and uncaptured:
         if void:
             uow.outbox.add_message(
                 Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
                 f"{key}-void",
             )
-    elif pi and order.total > 0:
+    elif pi and refundable > 0:
         uow.outbox.add_message(
             Refund(
                 shop_id=order.shop_id,
                 order_id=order.id,
                 checkout_id=order.checkout_id,
                 payment_intent_id=pi,
-                amount=order.total,
+                amount=refundable,
                 reason="requested_by_customer",
             ),
             f"{key}-refund",

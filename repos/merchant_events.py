@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from repos.base import Repository
+from repos.secrets import SecretBox
 from schemas.merchant_events import MerchantEvent, WebhookEndpoint
 
 
@@ -16,6 +19,18 @@ class EndpointRow(WebhookEndpoint):
 
 
 class MerchantEventRepository(Repository):
+    """Endpoint secrets are stored encrypted (``repos.secrets``), like the shops' Stripe
+    secrets; they are decrypted only when a delivery is signed."""
+
+    def __init__(self, conn: Connection[DictRow], secrets: SecretBox) -> None:
+        super().__init__(conn)
+        self._secrets = secrets
+
+    def _open(self, row: EndpointRow | None) -> EndpointRow | None:
+        if row is None:
+            return None
+        return row.model_copy(update={"secret": self._secrets.decrypt(row.secret)})
+
     def add(
         self, event_id: str, shop_id: str, event_type: str, data: dict[str, Any]
     ) -> MerchantEvent:
@@ -50,22 +65,26 @@ class MerchantEventRepository(Repository):
                 endpoint.id,
                 endpoint.shop_id,
                 endpoint.url,
-                endpoint.secret,
+                self._secrets.encrypt(endpoint.secret),
                 endpoint.event_types,
                 endpoint.active,
             ),
         )
 
     def endpoint(self, shop_id: str, endpoint_id: UUID) -> EndpointRow | None:
-        return self._one(
-            EndpointRow,
-            "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s AND id = %s",
-            (shop_id, endpoint_id),
+        """The endpoint with its secret decrypted, for signing a delivery."""
+        return self._open(
+            self._one(
+                EndpointRow,
+                "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s AND id = %s",
+                (shop_id, endpoint_id),
+            )
         )
 
-    def endpoints(self, shop_id: str) -> list[EndpointRow]:
+    def endpoints(self, shop_id: str) -> list[WebhookEndpoint]:
+        """The shop's endpoints, without their secrets."""
         return self._all(
-            EndpointRow,
+            WebhookEndpoint,
             "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s ORDER BY created_at",
             (shop_id,),
         )

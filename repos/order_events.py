@@ -3,13 +3,13 @@ after), and the memory that makes a change's ``Idempotency-Key`` replay its answ
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from repos.base import Repository
-from schemas.records import OrderEvent
+from schemas.records import OrderActor, OrderEvent
 
 
 class OrderEventRepository(Repository):
@@ -19,7 +19,7 @@ class OrderEventRepository(Repository):
         order_id: UUID,
         kind: str,
         *,
-        actor: Literal["customer", "system"],
+        actor: OrderActor,
         total_before: int,
         total_after: int,
         details: dict[str, Any],

@@ -223,6 +223,49 @@ class OrderRepository(Repository):
             "UPDATE orders SET shipping_address = %s WHERE id = %s", (Jsonb(address), order_id)
         )
 
+    def page(
+        self,
+        shop_id: str,
+        *,
+        status: str | None = None,
+        reference: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        before: tuple[datetime, UUID] | None = None,
+        limit: int = 50,
+    ) -> list[OrderRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the last order of the previous
+        page (keyset pagination on the orders_shop_recent / _status_recent indexes)."""
+        return self._all(
+            OrderRecord,
+            """
+            SELECT * FROM orders WHERE shop_id = %(shop)s
+              AND (%(status)s::text IS NULL OR status = %(status)s)
+              AND (%(ref)s::text IS NULL OR reference = %(ref)s)
+              AND (%(from)s::timestamptz IS NULL OR created_at >= %(from)s)
+              AND (%(to)s::timestamptz IS NULL OR created_at < %(to)s)
+              AND (%(bt)s::timestamptz IS NULL OR (created_at, id) < (%(bt)s, %(bid)s::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+            """,
+            {
+                "shop": shop_id,
+                "status": status,
+                "ref": reference,
+                "from": created_from,
+                "to": created_to,
+                "bt": before[0] if before else None,
+                "bid": before[1] if before else None,
+                "limit": limit,
+            },
+        )
+
+    def mark_fulfilled(self, order_id: UUID, tracking_reference: str) -> None:
+        self.conn.execute(
+            "UPDATE orders SET status = 'fulfilled', fulfilled_at = now(),"
+            " tracking_reference = %s WHERE id = %s",
+            (tracking_reference, order_id),
+        )
+
     def get(self, order_id: UUID, *, lock: bool = False) -> OrderRecord | None:
         """One order by id; ``lock`` takes the order row lock that capture and changes share."""
         sql = "SELECT * FROM orders WHERE id = %s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -77,6 +78,16 @@ class OutboxRepository(Repository):
             "UPDATE outbox SET state = 'pending', enqueued_at = NULL WHERE state = 'enqueued'"
         )
         return cur.rowcount
+
+    def refunds_requested(self, order_id: UUID) -> int:
+        """Every refund ever queued for the order, whatever its state (a dead one may be
+        replayed, so it still counts)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM((payload->>'amount')::bigint), 0)::bigint AS n FROM outbox"
+            " WHERE kind = 'stripe.refund' AND payload->>'order_id' = %s",
+            (str(order_id),),
+        ).fetchone()
+        return int(row["n"]) if row else 0
 
     def lock(self, row_id: int) -> OutboxRow | None:
         return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (row_id,))

@@ -67,7 +67,7 @@ class UnitOfWork:
         self.events = StripeEventRepository(conn)
         self.outbox = OutboxRepository(conn)
         self.audit = AuditRepository(conn)
-        self.merchant_events = MerchantEventRepository(conn)
+        self.merchant_events = MerchantEventRepository(conn, self._secrets)
         self.api_keys = ApiKeyRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
         self.stock_ledger = StockLedgerRepository(conn)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, RootModel
 
 from schemas.money import MinorUnits
 
@@ -87,3 +87,20 @@ class WebhookEndpoint(BaseModel):
     event_types: list[str] = Field(description="empty: every event type")
     active: bool
     created_at: datetime
+
+
+class EndpointList(RootModel[list[WebhookEndpoint]]):
+    """``GET /admin/webhook-endpoints``: secrets are never listed."""
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[EventType] = Field(
+        default_factory=list, max_length=len(EVENT_TYPES), description="empty: every type"
+    )
+
+
+class EndpointCreated(WebhookEndpoint):
+    secret: str = Field(description="the signing secret, shown only in this answer")

@@ -51,6 +51,7 @@ class Refund(Message):
         "pricing_mismatch",
         "fulfilment_failed",
         "requested_by_customer",
+        "requested_by_merchant",
         "duplicate",
     ]
 
@@ -94,7 +95,7 @@ class OrderChangeEmail(Message):
 
     kind: Literal["email.order_change"] = "email.order_change"
     order_id: UUID
-    change: Literal["cancelled", "address_changed", "quantity_changed", "capture_failed"]
+    change: Literal["cancelled", "address_changed", "quantity_changed", "capture_failed", "shipped"]
 
 
 class CartClear(Message):

@@ -27,7 +27,9 @@ OrderStatus = Literal[
     "cancelled",
     "refunded",
     "capture_failed",
+    "fulfilled",
 ]
+OrderActor = Literal["customer", "system", "merchant"]
 PaymentEventKind = Literal[
     "authorized", "charged", "captured", "voided", "refunded", "capture_failed"
 ]
@@ -170,6 +172,8 @@ class OrderRecord(Record):
     shipping_address: dict[str, Any] | None
     token_hash: str
     created_at: datetime
+    fulfilled_at: datetime | None = None
+    tracking_reference: str | None = None
 
 
 class OrderLineRecord(Record):
@@ -222,7 +226,7 @@ class OrderEvent(Record):
     id: int
     order_id: UUID
     kind: str
-    actor: Literal["customer", "system"]
+    actor: OrderActor
     idempotency_key: str | None
     request_hash: str | None
     total_before: MinorUnits

@@ -11,6 +11,8 @@ from kassa.bootstrap import Container
 from kassa.logs import accept_request_id, request_id_var
 from web import (
     admin_catalog,
+    admin_events,
+    admin_orders,
     admin_shops,
     admin_stock,
     cart,
@@ -72,7 +74,13 @@ def create_app(container: Container) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(ops.bp)
-    for admin in (admin_shops.bp, admin_catalog.bp, admin_stock.bp):
+    for admin in (
+        admin_shops.bp,
+        admin_catalog.bp,
+        admin_stock.bp,
+        admin_orders.bp,
+        admin_events.bp,
+    ):
         app.register_blueprint(admin)
     for blueprint in (catalog.bp, cart.bp, checkout.bp, orders.bp, webhooks.bp, storefront.bp):
         app.register_blueprint(blueprint)

@@ -32,6 +32,8 @@ STATUS: dict[type[e.KassaError], int] = {
     e.CheckoutInProgress: 409,
     e.OrderNotFound: 404,
     e.WindowClosed: 409,
+    e.RefundExceedsCaptured: 409,
+    e.OrderNotChangeable: 409,
     e.AmountIncreaseNotAllowed: 409,
     e.AddingItemsUnavailable: 501,
     e.PaymentProviderUnavailable: 503,

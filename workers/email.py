@@ -35,6 +35,7 @@ CHANGE_TEXT = {
         "The shipping address of your order {ref} was changed.",
     ),
     "quantity_changed": ("Your order {ref} was changed", "Your order {ref} was changed."),
+    "shipped": ("Your order {ref} is on its way", "Your order {ref} has been shipped."),
 }
 
 
@@ -103,6 +104,8 @@ def change(
     body = [text.format(ref=order.reference), ""]
     if what == "quantity_changed":
         body += _summary(order, lines, exponent)
+    if what == "shipped" and order.tracking_reference:
+        body += [f"Tracking reference: {order.tracking_reference}", ""]
     return _message(shop, order, settings, message_key, subject.format(ref=order.reference), body)
 
 
