@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from checkout.errors import OutOfStock
 from schemas.checkout import OutOfStockLine
-from schemas.records import InventoryLevel
-
-Allocation = dict[str, dict[str, int]]
-"""location -> sku -> quantity."""
+from schemas.records import Allocation, InventoryLevel
 
 
 def allocate(levels: list[InventoryLevel], wanted: dict[str, int]) -> Allocation:

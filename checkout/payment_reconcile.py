@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
-
 from checkout.ports import PaymentProviderError, Services
+from schemas.ops import PaymentDrift
 from schemas.records import PaymentRecord
 
 log = logging.getLogger(__name__)
@@ -23,14 +22,6 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=8)
 """Longer than an authorization lives (7 days): older rows have settled for good."""
 BATCH = 200
-
-
-class PaymentDrift(BaseModel):
-    shop_id: str
-    order_reference: str
-    payment_intent_id: str
-    ours: str
-    stripe: str
 
 
 def expected_at_stripe(payment: PaymentRecord) -> tuple[str, int]:

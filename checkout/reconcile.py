@@ -18,14 +18,14 @@ import logging
 import sys
 
 from prometheus_client import Counter
-from pydantic import BaseModel, Field
 
 from checkout.errors import WebhookRejected
 from checkout.faults import is_transient
 from checkout.fulfilment import FULFIL_OUTCOMES, fulfil
-from checkout.payment_reconcile import PaymentDrift, reconcile_payments
+from checkout.payment_reconcile import reconcile_payments
 from checkout.ports import PaymentProviderError, Services
 from checkout.webhooks import FULFIL, HANDLED, event_session, process_event
+from schemas.ops import MirrorReport, ReconcileReport, SessionReport, SkuDrift
 from schemas.outbox import StockMirrorDecrement
 from schemas.records import Shop
 from schemas.stripe import StripeWebhookPayload
@@ -45,39 +45,6 @@ FINDINGS = Counter(
     "Drift that reconciliation found and repaired: mirror SKUs, paid sessions without orders",
     ["kind"],
 )
-
-
-class SkuDrift(BaseModel):
-    sku: str
-    mirror: int | None
-    postgres: int | None
-
-
-class MirrorReport(BaseModel):
-    shop_id: str
-    drift: list[SkuDrift]
-    repaired: bool
-
-
-class SessionReport(BaseModel):
-    shop_id: str
-    checkout_id: str
-    session_id: str
-    outcome: str
-    order_reference: str | None = None
-
-
-class ReconcileReport(BaseModel):
-    mirrors: list[MirrorReport] = Field(default_factory=list)
-    sessions_checked: int = 0
-    events_checked: int = 0
-    sessions: list[SessionReport] = Field(default_factory=list)
-    payments_checked: int = 0
-    payments: list[PaymentDrift] = Field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not any(m.drift for m in self.mirrors) and not self.sessions and not self.payments
 
 
 def reconcile(

@@ -66,8 +66,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
     container = _start("dlq")
     try:
-        with container.uow() as uow:
-            entries = outbox_admin.rows(uow, args.state, args.kind)
+        entries = outbox_admin.rows(container, args.state, args.kind)
     finally:
         container.close()
     if args.json:
@@ -93,8 +92,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         return 2
     container = _start("dlq")
     try:
-        with container.uow() as uow:
-            replayed = outbox_admin.replay(uow, None if args.all else args.ids, args.kind)
+        replayed = outbox_admin.replay(container, None if args.all else args.ids, args.kind)
     finally:
         container.close()
     print(

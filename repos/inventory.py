@@ -10,11 +10,7 @@ from uuid import UUID
 from prometheus_client import Counter
 
 from repos.base import Repository
-from schemas.records import HoldLine, HoldState, InventoryLevel
-
-Allocation = dict[str, dict[str, int]]
-"""location -> sku -> quantity."""
-
+from schemas.records import Allocation, HoldLine, HoldState, InventoryLevel
 
 HOLD_TRANSITIONS = Counter(
     "kassa_hold_transitions_total",

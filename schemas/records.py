@@ -18,6 +18,8 @@ CheckoutState = Literal[
     "pending", "open", "fulfilled", "stock_conflict", "failed", "expired", "refunded"
 ]
 HoldState = Literal["active", "committed", "released", "expired"]
+Allocation = dict[str, dict[str, int]]
+"""Units taken from stock: location -> sku -> quantity."""
 OrderStatus = Literal[
     "paid",
     "authorized",

@@ -8,15 +8,18 @@ from __future__ import annotations
 from typing import get_args
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import TypeAdapter, ValidationError
 
 from checkout import outbox_admin
 from checkout.errors import InvalidRequest, NotFound
+from schemas.ops import OutboxList, Replayed
 from schemas.records import OutboxState
 from web.admin_auth import require_operator
 from web.context import container
 from web.openapi import documented
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+STATE: TypeAdapter[OutboxState] = TypeAdapter(OutboxState)
 
 bp.before_request(require_operator)
 
@@ -24,30 +27,28 @@ bp.before_request(require_operator)
 @bp.get("/outbox")
 @documented(
     "Outbox rows in one state (default dead), without payloads",
-    response=outbox_admin.OutboxList,
+    response=OutboxList,
     errors={401: "missing or wrong admin token", 422: "unknown state"},
     security="operator",
 )
 def list_outbox() -> Response:
-    state = request.args.get("state", "dead")
-    if state not in get_args(OutboxState):
-        raise InvalidRequest(details={"state": list(get_args(OutboxState))})
-    kind = request.args.get("kind") or None
-    with container().uow() as uow:
-        rows = outbox_admin.rows(uow, state, kind)  # type: ignore[arg-type]
-    return jsonify(outbox_admin.OutboxList(rows).model_dump(mode="json"))
+    try:
+        state = STATE.validate_python(request.args.get("state", "dead"))
+    except ValidationError:
+        raise InvalidRequest(details={"state": list(get_args(OutboxState))}) from None
+    rows = outbox_admin.rows(container(), state, request.args.get("kind") or None)
+    return jsonify(OutboxList(rows).model_dump(mode="json"))
 
 
 @bp.post("/outbox/<int:row_id>/replay")
 @documented(
     "Put a dead outbox row back to pending",
-    response=outbox_admin.Replayed,
+    response=Replayed,
     errors={401: "missing or wrong admin token", 404: "no such dead row"},
     security="operator",
 )
 def replay_outbox_row(row_id: int) -> Response:
-    with container().uow() as uow:
-        replayed = outbox_admin.replay(uow, [row_id])
+    replayed = outbox_admin.replay(container(), [row_id])
     if not replayed:
         raise NotFound("No dead outbox row with this id.")
-    return jsonify(outbox_admin.Replayed(replayed=replayed).model_dump())
+    return jsonify(Replayed(replayed=replayed).model_dump())

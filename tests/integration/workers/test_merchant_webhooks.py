@@ -159,12 +159,10 @@ def test_a_dead_delivery_is_visible_and_replayable(
     co = api_checkout(live_server, "MUG-WHITE", 1, key="dead-hook")
     pay(emulator.url, co["session_id"])
     wait_for(lambda: webhook_rows(container, "dead") == 1, what="the delivery to die")
-    with container.uow() as uow:
-        [dead] = [e for e in outbox_admin.dead_rows(uow) if e.kind == "merchant.webhook"]
+    [dead] = [e for e in outbox_admin.dead_rows(container) if e.kind == "merchant.webhook"]
     assert dead.last_error == "DeliveryFailed"
 
     rec.failures = 0
-    with container.uow() as uow:
-        assert outbox_admin.replay(uow, [dead.id]) == [dead.id]
+    assert outbox_admin.replay(container, [dead.id]) == [dead.id]
     wait_for(lambda: webhook_rows(container, "done") == 1, what="the replayed delivery")
     assert [e["type"] for e in rec.accepted] == ["order.paid"]
