@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.services import Services, start_services
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import Services, start_services
 from outbox.relay import EPOCH_KEY
 from repos.migrations import migrate
 from schemas.settings import Settings
