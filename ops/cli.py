@@ -69,9 +69,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from devstack.dev import run_dev
-    from devstack.services import ServiceError
+    from devstack.services import ServiceError, require_local_extra
 
     try:
+        require_local_extra()
         return run_dev(port=args.port, fresh=args.fresh)
     except ServiceError as exc:
         print(f"kassa dev: {exc}", file=sys.stderr)

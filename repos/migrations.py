@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# One number for "a Kassa migration runs": every replica's `kassa migrate` takes it first.
+ADVISORY_LOCK_KEY = 0x6B61737361  # "kassa"
 
 
 def yoyo_url(database_url: str) -> str:
@@ -18,10 +21,20 @@ def yoyo_url(database_url: str) -> str:
 
 
 def migrate(database_url: str) -> list[str]:
-    """Apply what is pending under a lock (safe when several processes start at once)."""
-    backend = get_backend(yoyo_url(database_url))
-    migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    """Apply what is pending, one process at a time.
+
+    Several replicas may run ``kassa migrate`` at once on deploy. yoyo's own lock is a row in
+    a table that yoyo first has to create, so two first runs can still collide; a session-level
+    Postgres advisory lock, taken before yoyo touches anything, makes the others wait and then
+    find nothing pending. It is released when this connection closes, even if we crash.
+    """
+    with psycopg.connect(database_url, autocommit=True) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        backend = get_backend(yoyo_url(database_url))
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        backend.connection.close()
+        guard.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return [m.id for m in pending]
