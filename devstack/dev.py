@@ -75,6 +75,9 @@ def prepare(env: dict[str, str], sup: Supervisor) -> None:
     finally:
         c.close()
     done()
+    # Free ports for their /metrics, so a second stack on this machine does not collide.
+    for key in ("KASSA_RELAY_METRICS_PORT", "KASSA_WORKER_METRICS_PORT"):
+        env.setdefault(key, str(free_port()))
     done = step("outbox relay and worker")
     sup.spawn("relay", "ops.cli", "relay")
     sup.spawn("worker", "ops.cli", "worker")
@@ -122,6 +125,10 @@ def run_dev(port: int = 8000, fresh: bool = False) -> int:
         done()
         env_file = write_dev_env(STATE_DIR, env)
         print(f"\nReady in {time.monotonic() - started:.1f}s. Storefront: {public_url}/")
+        print(
+            f"Metrics: {public_url}/metrics, relay :{env['KASSA_RELAY_METRICS_PORT']}/metrics,"
+            f" worker :{env['KASSA_WORKER_METRICS_PORT']}/metrics"
+        )
         print(
             f"Logs in {log_dir}/. Other `kassa` commands run from here use this stack"
             f" (URLs in {env_file}).",
