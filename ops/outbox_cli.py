@@ -141,18 +141,11 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from checkout.reconcile import reconcile
-    from repos.reconcile_log import ReconcileLog
+    from workers.service import reconcile_and_record
 
     container = _start("reconcile")
     try:
-        report = reconcile(container, repair=not args.dry_run)
-        ReconcileLog(container.redis).record(
-            {
-                "stock_drift": sum(len(m.drift) for m in report.mirrors),
-                "paid_without_order": len(report.sessions),
-            }
-        )
+        report = reconcile_and_record(container, repair=not args.dry_run)
     finally:
         container.close()
     if args.json:

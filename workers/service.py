@@ -23,11 +23,13 @@ import redis
 from rq import SimpleWorker
 
 from checkout.reaper import reap
-from checkout.reconcile import reconcile
+from checkout.reconcile import ReconcileReport, reconcile
 from kassa.bootstrap import Container
+from repos.reconcile_log import ReconcileLog
 from repos.unit_of_work import UnitOfWork
 from workers import context
 from workers.queue import QUEUE_NAME
+from workers.retention import purge
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,25 @@ def reap_now(uow: Callable[[], UnitOfWork]) -> int:
     return released
 
 
+def reconcile_and_record(container: Container, *, repair: bool = True) -> ReconcileReport:
+    """Reconcile, and leave what was found in Redis for the web's ``/metrics``
+    (``kassa_reconcile_findings``), whether a worker or ``kassa reconcile`` ran it."""
+    report = reconcile(container, repair=repair)
+    ReconcileLog(container.redis).record(
+        {
+            "stock_drift": sum(len(m.drift) for m in report.mirrors),
+            "paid_without_order": len(report.sessions),
+        }
+    )
+    return report
+
+
 class Periodic(threading.Thread):
     """Runs ``task`` every ``interval`` seconds until ``stop`` is set. Every worker process
-    runs the reaper and the reconciler this way: both are idempotent (checkout locks, holds
-    finished once, deduplicated outbox rows, event ids, a lease on each shop's event walk),
-    so more workers only mean more frequent, harmless passes."""
+    runs the reaper, the reconciler and retention this way: all are idempotent (checkout
+    locks, holds finished once, deduplicated outbox rows, event ids, a lease on each shop's
+    event walk, retention batches that skip each other's rows), so more workers only mean
+    more frequent, harmless passes."""
 
     def __init__(
         self, name: str, task: Callable[[], object], interval: float, stop: threading.Event
@@ -93,7 +109,21 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
         reaper = functools.partial(reap_now, container.uow)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(
-            "reconciler", lambda: reconcile(container), settings.reconcile_interval_seconds, stop
+            "reconciler",
+            lambda: reconcile_and_record(container),
+            settings.reconcile_interval_seconds,
+            stop,
+        ).start()
+        Periodic(
+            "retention",
+            lambda: purge(
+                container.uow,
+                datetime.now(UTC),
+                keep_days=settings.retention_days,
+                batch_size=settings.retention_batch_size,
+            ),
+            settings.retention_interval_seconds,
+            stop,
         ).start()
     failures = 0
     while not stop.is_set():
