@@ -57,6 +57,6 @@ class Settings(BaseSettings):
     )
     # Retention: the worker deletes done outbox rows, processed Stripe events and expired
     # checkouts (no order, no active hold) older than this, in small batches.
-    retention_days: float = Field(default=30.0, gt=0, alias="KASSA_RETENTION_DAYS")
+    retention_days: float = Field(default=30.0, ge=14, alias="KASSA_RETENTION_DAYS")
     retention_interval_seconds: float = Field(default=600.0, gt=0, alias="KASSA_RETENTION_INTERVAL")
     retention_batch_size: int = Field(default=500, ge=1, le=10_000, alias="KASSA_RETENTION_BATCH")

@@ -1,4 +1,4 @@
--- depends: 0002.order_lines_index
+-- depends: 0003.checkout_lifecycle
 -- transactional: false
 -- Retention (workers/retention.py) deletes old done outbox rows, processed Stripe events and
 -- expired checkouts in small batches, oldest first. Each batch finds its rows through one of

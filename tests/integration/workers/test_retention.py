@@ -69,7 +69,8 @@ def expired_checkout(orders: Orders, *, hold_state: str, with_order: bool = Fals
         )
     db(
         orders.container,
-        "UPDATE checkouts SET state = 'expired', expires_at = now() - %s WHERE id = %s"
+        "UPDATE checkouts SET state = 'expired', claims_intent = false, expires_at = now() - %s"
+        " WHERE id = %s"
         " RETURNING id",
         OLD,
         checkout_id,
