@@ -14,7 +14,7 @@ from integration.workers.outbox_support import ROOT, env_for
 
 from devstack.processes import wait_for
 from devstack.services import Services
-from repos.migrations import ADVISORY_LOCK_KEY, MIGRATIONS_DIR
+from repos.migrations import ADVISORY_LOCK_KEY, APPLICATION_NAME, MIGRATIONS_DIR
 from schemas.settings import Settings
 
 
@@ -57,8 +57,8 @@ def test_concurrent_migrations_apply_each_migration_once(
 
 
 def test_migrate_waits_for_the_advisory_lock(base_settings: Settings, empty_database: str) -> None:
-    """While another replica holds the migration lock, ``kassa migrate`` waits on it (seen in
-    pg_locks), then applies everything once it is released."""
+    """While another replica holds the migration lock, ``kassa migrate`` keeps trying for it
+    (seen in pg_stat_activity) and touches nothing; once it is released, it applies all."""
     env = env_for(base_settings.model_copy(update={"database_url": empty_database}))
     with psycopg.connect(empty_database, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
@@ -71,15 +71,16 @@ def test_migrate_waits_for_the_advisory_lock(base_settings: Settings, empty_data
             text=True,
         )
 
-        def waiting() -> bool:
+        def trying() -> bool:
             assert run.poll() is None, run.communicate()
             row = holder.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-                " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                " AND query LIKE %s AND datname = current_database()",
+                (APPLICATION_NAME, "%pg_try_advisory_lock%"),
             ).fetchone()
             return bool(row and row[0])
 
-        wait_for(waiting, timeout=60, what="kassa migrate to wait on the advisory lock")
+        wait_for(trying, timeout=60, what="kassa migrate to try for the advisory lock")
         tables = holder.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
