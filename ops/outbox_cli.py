@@ -141,11 +141,11 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from workers.service import reconcile_and_record
+    from checkout.reconcile import reconcile
 
     container = _start("reconcile")
     try:
-        report = reconcile_and_record(container, repair=not args.dry_run)
+        report = reconcile(container, repair=not args.dry_run)
     finally:
         container.close()
     if args.json:

@@ -11,10 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from outbox.metrics import OutboxCollector
-from repos.reconcile_log import ReconcileLog
 from schemas.api import Health
 from web.context import container
-from web.metrics import ReconcileCollector
 from web.openapi import build_spec, documented
 
 bp = Blueprint("health", __name__)
@@ -46,7 +44,7 @@ def readyz() -> tuple[Response, int]:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Every worker process's metrics, pooled when gunicorn runs several of them, then the
-    outbox and reconciliation gauges read from Postgres and Redis now."""
+    outbox gauges read from Postgres now."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -56,7 +54,6 @@ def metrics() -> Response:
     c = container()
     live = CollectorRegistry(auto_describe=False)
     live.register(OutboxCollector(c.uow))
-    live.register(ReconcileCollector(ReconcileLog(c.redis)))
     return Response(own + generate_latest(live), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -23,9 +23,8 @@ import redis
 from rq import SimpleWorker
 
 from checkout.reaper import reap
-from checkout.reconcile import ReconcileReport, reconcile
+from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
-from repos.reconcile_log import ReconcileLog
 from repos.unit_of_work import UnitOfWork
 from workers import context
 from workers.queue import QUEUE_NAME
@@ -63,19 +62,6 @@ def reap_now(uow: Callable[[], UnitOfWork]) -> int:
     return released
 
 
-def reconcile_and_record(container: Container, *, repair: bool = True) -> ReconcileReport:
-    """Reconcile, and leave what was found in Redis for the web's ``/metrics``
-    (``kassa_reconcile_findings``), whether a worker or ``kassa reconcile`` ran it."""
-    report = reconcile(container, repair=repair)
-    ReconcileLog(container.redis).record(
-        {
-            "stock_drift": sum(len(m.drift) for m in report.mirrors),
-            "paid_without_order": len(report.sessions),
-        }
-    )
-    return report
-
-
 class Periodic(threading.Thread):
     """Runs ``task`` every ``interval`` seconds until ``stop`` is set. Every worker process
     runs the reaper, the reconciler and retention this way: all are idempotent (checkout
@@ -109,10 +95,7 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
         reaper = functools.partial(reap_now, container.uow)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(
-            "reconciler",
-            lambda: reconcile_and_record(container),
-            settings.reconcile_interval_seconds,
-            stop,
+            "reconciler", lambda: reconcile(container), settings.reconcile_interval_seconds, stop
         ).start()
         Periodic(
             "retention",

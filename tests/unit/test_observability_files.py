@@ -10,12 +10,12 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
+import checkout.reconcile
 import outbox.metrics
 import repos.inventory
 import web.metrics
 import workers.metrics
 from outbox.metrics import OutboxCollector
-from web.metrics import ReconcileCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "kassa-dashboard.json"
@@ -23,12 +23,18 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 METRIC = re.compile(r"\bkassa_[a-z0-9_]+")
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 # Importing these registers their metrics with the default registry.
-REGISTERING_MODULES = (outbox.metrics, repos.inventory, web.metrics, workers.metrics)
+REGISTERING_MODULES = (
+    checkout.reconcile,
+    outbox.metrics,
+    repos.inventory,
+    web.metrics,
+    workers.metrics,
+)
 
 
 def exported() -> set[str]:
     """Every sample name Kassa's processes can expose."""
-    names = set(OutboxCollector.NAMES) | set(ReconcileCollector.NAMES)
+    names = set(OutboxCollector.NAMES)
     for family in REGISTRY.collect():
         if family.name.startswith("kassa_"):
             names |= {family.name + s for s in SUFFIXES.get(family.type, ("",))}
