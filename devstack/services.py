@@ -62,14 +62,17 @@ def _wait_until(
         raise ServiceError(f"{what} did not become ready within {timeout:.0f}s") from exc
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 10.0) -> None:
+def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 30.0) -> None:
+    """``sig`` (the server's own clean shutdown), then SIGKILL to its whole process group, so
+    that no orphaned backend keeps the data directory's shared memory from a restart."""
     if proc.poll() is not None:
         return
     proc.send_signal(sig)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
