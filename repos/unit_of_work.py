@@ -20,8 +20,8 @@ from repos.merchant_events import MerchantEventRepository
 from repos.order_events import OrderEventRepository
 from repos.orders import OrderRepository
 from repos.outbox import OutboxRepository
-from repos.secrets import SecretBox
 from repos.retention import RetentionRepository
+from repos.secrets import SecretBox
 from repos.shops import ShopRepository
 from repos.stock_ledger import StockLedgerRepository
 
