@@ -1,12 +1,13 @@
 """A throwaway Kassa stack for the benchmarks, or the one ``kassa dev`` is running.
 
 ``open_stack()`` starts, in a temporary directory: embedded Postgres and Redis
-(``kassa.runtime``), the migrations, the ``demo`` shop (USD, Stripe key
+(``devstack.services``), the migrations, the ``demo`` shop (USD, Stripe key
 ``sk_test_kassa_demo``) with a million units of the bench SKUs, the Stripe emulator as
 its own process and ``kassa web`` as its own process(es), so that the load generator
 never shares a GIL with the server. Everything is stopped and the directory removed when
 the block ends, also on Ctrl-C or SIGTERM; every child also gets SIGTERM from the kernel
-if the bench itself is killed (``PR_SET_PDEATHSIG``, as ``kassa dev`` does).
+if the bench itself is killed: the children run under ``devstack.processes.Supervisor``, as
+``kassa dev``'s do.
 
 With ``url`` (``--url`` on the command line) nothing is started: the benches hit that
 server, and read the Postgres / Redis / emulator URLs from the environment or from
@@ -26,17 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
 from urllib.parse import urlsplit
 
+from devstack.envfile import find_dev_env, read_dev_env
+from devstack.processes import ChildExited, Supervisor, free_port, wait_http
+from devstack.services import Services, start_services
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import Services, _die_with_parent, free_port, start_services
 from ops.seed import seed_shop
 from repos.migrations import migrate
 from repos.unit_of_work import UnitOfWork
@@ -57,6 +57,10 @@ class StackError(RuntimeError):
     pass
 
 
+def _supervisor(workdir: Path | None, env: dict[str, str]) -> Supervisor:
+    return Supervisor((workdir or Path(tempfile.gettempdir())) / "logs", env, cwd=REPO)
+
+
 @dataclass
 class Stack:
     """The URLs of a running stack, and (when we own it) its child processes."""
@@ -69,14 +73,17 @@ class Stack:
     owned: bool
     workdir: Path | None = None
     services: Services | None = None
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _logs: list[IO[bytes]] = field(default_factory=list)
+    sup: Supervisor | None = None
 
     @property
     def url(self) -> str:
         if not self.web_urls:
             raise StackError("this stack was started without a web process")
         return self.web_urls[0]
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.sup.children if self.sup else {}
 
     def settings(self) -> Settings:
         return Settings(
@@ -99,46 +106,23 @@ class Stack:
         self, name: str, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         """``python -m <args>`` from the repo root, logging to the stack's log directory."""
-        if name in self.procs and self.procs[name].poll() is None:
-            raise StackError(f"{name} is already running")
-        log_dir = (self.workdir or Path(tempfile.gettempdir())) / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(log_dir / f"{name}.log", "ab")
-        self._logs.append(log)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            cwd=REPO,
-            env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
-        )
-        self.procs[name] = proc
-        return proc
+        if self.sup is None:
+            self.sup = _supervisor(self.workdir, self.env)
+        try:
+            return self.sup.spawn(name, *args, env=env)
+        except ChildExited as exc:
+            raise StackError(str(exc)) from exc
 
     def stop_process(self, name: str, timeout: float = 10.0) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if self.sup is not None:
+            self.sup.stop_process(name, timeout)
 
     def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise StackError(f"{name} exited with code {proc.returncode}{self._log_hint(name)}")
-
-    def _log_hint(self, name: str) -> str:
-        if self.workdir is None:
-            return ""
-        log = self.workdir / "logs" / f"{name}.log"
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        return f"; last lines of {log}:\n{tail}"
+        if self.sup is not None:
+            try:
+                self.sup.check_alive()
+            except ChildExited as exc:
+                raise StackError(str(exc)) from exc
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part of the stack we started, summed
@@ -168,11 +152,8 @@ class Stack:
         return out
 
     def stop(self) -> None:
-        for name in list(self.procs)[::-1]:
-            self.stop_process(name)
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        if self.sup is not None:
+            self.sup.stop()
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -202,21 +183,6 @@ def _children_by_parent() -> dict[int, list[int]]:
     return out
 
 
-def wait_http(url: str, timeout: float = 30.0, stack: Stack | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack is not None:
-            stack.check_alive()
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status < 500:
-                    return
-        except (OSError, urllib.error.HTTPError):
-            pass
-        time.sleep(0.05)
-    raise StackError(f"{url} did not answer within {timeout:.0f}s")
-
-
 def _only_loopback(url: str) -> None:
     host = urlsplit(url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -224,13 +190,7 @@ def _only_loopback(url: str) -> None:
 
 
 def _dev_env() -> dict[str, str]:
-    found: dict[str, str] = {}
-    path = REPO / ".kassa" / "dev.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                found[key.strip()] = value.strip()
+    found = read_dev_env(find_dev_env(REPO))
     for key in URL_VARS:
         if os.environ.get(key):
             found[key] = os.environ[key]
@@ -342,9 +302,9 @@ def _owned(web_procs: int, keep: bool) -> Iterator[Stack]:
             _raise_stock(uow, preserve_reserved=False)
         for i, port in enumerate(ports):
             stack.spawn(f"web-{i}", "ops.cli", "web", "--port", str(port))
-        wait_http(f"{stripe_url}/_emulator/state", stack=stack)
+        wait_http(f"{stripe_url}/_emulator/state", alive=stack.check_alive)
         for web in stack.web_urls:
-            wait_http(f"{web}/healthz", stack=stack)
+            wait_http(f"{web}/healthz", alive=stack.check_alive)
         print(
             f"throwaway stack up in {time.monotonic() - started:.1f}s:"
             f" web {', '.join(stack.web_urls) or '-'}"

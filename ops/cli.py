@@ -1,4 +1,9 @@
-"""The ``kassa`` command: a thin client over the same services the HTTP API uses."""
+"""The ``kassa`` command: a thin client over the same services the HTTP API uses.
+
+Run from a folder where ``kassa dev`` is running, with ``DATABASE_URL`` and ``REDIS_URL``
+unset, every command uses that stack (its ``.kassa/dev.env``). An unreachable Postgres or
+Redis is reported in one line, not a traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,16 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+import psycopg
+import redis
+
+from devstack.envfile import find_dev_env, read_dev_env
 from kassa.bootstrap import bootstrap
 from kassa.logs import configure_logging
 from ops import merchant_cli, outbox_cli
 from schemas.settings import Settings
+
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -32,12 +43,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from ops.seed import seed_shop
+    from ops.seed import seed_and_mirror
 
     c = bootstrap()
     try:
-        with c.uow() as uow:
-            seed_shop(uow, args.shop, c.settings, currency=args.currency)
+        seed_and_mirror(c, args.shop, currency=args.currency)
     finally:
         c.close()
     print(f"seeded shop {args.shop!r} ({args.currency})")
@@ -58,9 +68,15 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from ops.dev import run_dev
+    from devstack.dev import run_dev
+    from devstack.services import ServiceError, require_local_extra
 
-    return run_dev(port=args.port, fresh=args.fresh)
+    try:
+        require_local_extra()
+        return run_dev(port=args.port, fresh=args.fresh)
+    except ServiceError as exc:
+        print(f"kassa dev: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -104,12 +120,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_dev_stack() -> str | None:
+    """With neither DATABASE_URL nor REDIS_URL set, take the URLs of the ``kassa dev`` running
+    from this folder (or one above); returns the file they came from."""
+    if any(os.environ.get(k) for k in SERVICE_VARS):
+        return None
+    path = find_dev_env()
+    if path is None:
+        return None
+    for key, value in read_dev_env(path).items():
+        os.environ.setdefault(key, value)
+    return str(path)
+
+
+def _where(url: str) -> str:
+    """host:port of a service URL, never its credentials."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or '?'}:{parts.port or '?'}"
+
+
+def unreachable(exc: Exception, from_file: str | None) -> str:
+    """One line that says which service did not answer and what to do about it."""
+    settings = Settings()
+    if isinstance(exc, psycopg.Error):
+        what = f"Postgres at {_where(settings.database_url)}"
+    else:
+        what = f"Redis at {_where(settings.redis_url)}"
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    if from_file:
+        hint = f"the URLs in {from_file} are stale: start `kassa dev` again"
+    elif any(os.environ.get(k) for k in SERVICE_VARS):
+        hint = "check DATABASE_URL and REDIS_URL"
+    else:
+        hint = "set DATABASE_URL and REDIS_URL, or run `kassa dev` in this folder"
+    return f"kassa: cannot reach {what} ({reason[:200]}); {hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from_file = None if args.command == "dev" else use_dev_stack()
     if args.command not in {"web", "emulator", "dev"}:
         configure_logging(Settings().log_level, process=args.command)
         logging.getLogger("stripe").setLevel(logging.WARNING)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except (psycopg.OperationalError, redis.exceptions.ConnectionError) as exc:
+        # PoolTimeout is an OperationalError; redis' TimeoutError a ConnectionError.
+        print(unreachable(exc, from_file), file=sys.stderr)
+        return 1
     return result
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import threading
 from types import FrameType
@@ -17,6 +18,8 @@ from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
 from schemas.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def _start(process: str) -> Container:
     settings = Settings()
@@ -24,11 +27,23 @@ def _start(process: str) -> Container:
     return bootstrap(settings)
 
 
-def _serve_metrics(port: int | None) -> None:
-    if port:
-        from prometheus_client import start_http_server
+def _serve_metrics(settings: Settings, port: int) -> None:
+    """``/metrics`` of this process on ``metrics_host:port`` (0: none). A port already taken
+    (a second worker on one machine) costs that process its endpoint, not its work."""
+    if not port:
+        return
+    from prometheus_client import start_http_server
 
-        start_http_server(port, addr="127.0.0.1")
+    try:
+        start_http_server(port, addr=settings.metrics_host)
+    except OSError as exc:
+        log.warning(
+            "metrics endpoint not served", extra={"port": port, "error": exc.strerror or str(exc)}
+        )
+
+
+def _port(args: argparse.Namespace, configured: int) -> int:
+    return int(args.metrics_port) if args.metrics_port is not None else configured
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
@@ -43,7 +58,12 @@ def cmd_relay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     container = _start("relay")
     try:
-        _serve_metrics(args.metrics_port)
+        from prometheus_client import REGISTRY
+
+        from outbox.metrics import OutboxCollector
+
+        REGISTRY.register(OutboxCollector(container.uow))
+        _serve_metrics(container.settings, _port(args, container.settings.relay_metrics_port))
         Relay(container, batch_size=args.batch_size).run_forever(stop)
     finally:
         container.close()
@@ -55,7 +75,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     container = _start("worker")
     try:
-        _serve_metrics(args.metrics_port)
+        _serve_metrics(container.settings, _port(args, container.settings.worker_metrics_port))
         return run_worker(container, burst=args.burst, periodic=not args.no_periodic)
     finally:
         container.close()
@@ -154,7 +174,12 @@ def register(sub: Any) -> None:
     """Add the outbox-related subcommands to the ``kassa`` parser."""
     p = sub.add_parser("relay", help="move due outbox rows into the job queue")
     p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on this port (default KASSA_RELAY_METRICS_PORT, 9101; 0: off)",
+    )
     p.set_defaults(func=cmd_relay)
 
     p = sub.add_parser("worker", help="run outbox jobs (RQ worker with scheduler) and the reaper")
@@ -164,7 +189,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="run jobs only: no periodic reaper or reconciliation",
     )
-    p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on this port (default KASSA_WORKER_METRICS_PORT, 9102; 0: off)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("dlq", help="dead outbox rows: list and replay")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from checkout.reconcile import reconcile_mirror
+from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from schemas.records import Coupon, InventoryLevel, Product, ShippingOption, Shop
 from schemas.settings import Settings
@@ -109,3 +111,12 @@ def seed_shop(
         shop_id, ShippingOption(id="pickup", name="Pick up in store", amount=0)
     )
     uow.catalog.upsert_coupon(shop_id, Coupon(code="WELCOME10", percent_off=10, amount_off=None))
+
+
+def seed_and_mirror(container: Container, shop_id: str, **options: Any) -> None:
+    """Seed a shop, then bring its Redis stock mirror in step with Postgres, so a fresh stack's
+    ``kassa reconcile`` finds no drift. The mirror is filled by reconcile's own repair, which
+    also keeps an in-flight decrement from being applied twice on a re-seed."""
+    with container.uow() as uow:
+        seed_shop(uow, shop_id, container.settings, **options)
+    reconcile_mirror(container, shop_id)

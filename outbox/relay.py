@@ -22,14 +22,13 @@ import psycopg
 
 from checkout.reconcile import rebuild_mirrors
 from kassa.bootstrap import Container
-from outbox.metrics import OUTBOX_DEPTH, RELAY_ERRORS, RELAY_LAG, RELAYED
+from outbox.metrics import RELAY_ERRORS, RELAY_LAG, RELAYED
 from repos.outbox import OutboxListener
 from workers.queue import enqueue_rows, job_id_for, live_job_ids, outbox_queue
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
-DEPTH_REFRESH_SECONDS = 10.0
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 """Waits after consecutive failed passes (Postgres or Redis down); short, so that a server
 coming back (and a Redis that lost its jobs) is noticed within seconds."""
@@ -40,8 +39,6 @@ EPOCH_KEY = "kassa:relay-epoch"
 WAIT_SLICE_SECONDS = 0.5
 """The longest the loop blocks before looking at the stop event again."""
 
-STATES = ("pending", "enqueued", "done", "dead")
-
 
 class Relay:
     def __init__(self, container: Container, *, batch_size: int = BATCH_SIZE) -> None:
@@ -49,15 +46,11 @@ class Relay:
         self.settings = container.settings
         self.batch_size = batch_size
         self.queue = outbox_queue(container.redis)
-        self._depth_at = 0.0
 
     def run_once(self) -> int:
         """One pass: due rows, then stale ones. Returns how many jobs went to Redis."""
         self._recover_lost_redis()
-        relayed = self._relay_due() + self._requeue_stale()
-        if time.monotonic() - self._depth_at >= DEPTH_REFRESH_SECONDS:
-            self.refresh_depth()
-        return relayed
+        return self._relay_due() + self._requeue_stale()
 
     def _recover_lost_redis(self) -> None:
         if self.container.redis.exists(EPOCH_KEY):
@@ -95,13 +88,6 @@ class Relay:
                 "stale outbox rows enqueued again", extra={"outbox_ids": [r.id for r in lost]}
             )
         return len(lost)
-
-    def refresh_depth(self) -> None:
-        with self.container.uow() as uow:
-            depth = uow.outbox.depth()
-        for state in STATES:
-            OUTBOX_DEPTH.labels(state).set(depth.get(state, 0))
-        self._depth_at = time.monotonic()
 
     def run_forever(self, stop: threading.Event) -> None:
         """Until ``stop`` is set: pass, then sleep until NOTIFY or the poll interval."""

@@ -141,11 +141,19 @@ class OutboxRepository(Repository):
         ).fetchall()
         return sorted(r["id"] for r in rows)
 
-    def depth(self) -> dict[str, int]:
+    def stats(self) -> tuple[dict[str, int], float]:
+        """Rows by state, and the age in seconds of the oldest pending row that is due (0 when
+        none is): one pass over the table, for the metrics scrape."""
         rows = self.conn.execute(
-            "SELECT state, count(*) AS n FROM outbox GROUP BY state"
+            """
+            SELECT state, count(*) AS n,
+                   EXTRACT(EPOCH FROM now() - min(available_at)
+                           FILTER (WHERE available_at <= now()))::float8 AS oldest
+            FROM outbox GROUP BY state
+            """
         ).fetchall()
-        return {r["state"]: int(r["n"]) for r in rows}
+        oldest = next((r["oldest"] for r in rows if r["state"] == "pending"), None)
+        return {r["state"]: int(r["n"]) for r in rows}, max(0.0, float(oldest or 0.0))
 
 
 class OutboxListener:

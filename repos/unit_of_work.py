@@ -20,6 +20,7 @@ from repos.merchant_events import MerchantEventRepository
 from repos.order_events import OrderEventRepository
 from repos.orders import OrderRepository
 from repos.outbox import OutboxRepository
+from repos.retention import RetentionRepository
 from repos.secrets import SecretBox
 from repos.shops import ShopRepository
 from repos.stock_ledger import StockLedgerRepository
@@ -45,6 +46,7 @@ class UnitOfWork:
     api_keys: ApiKeyRepository
     idempotency: IdempotencyRepository
     stock_ledger: StockLedgerRepository
+    retention: RetentionRepository
 
     def __init__(self, db: Database, secrets: SecretBox) -> None:
         self._db = db
@@ -71,6 +73,7 @@ class UnitOfWork:
         self.api_keys = ApiKeyRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
         self.stock_ledger = StockLedgerRepository(conn)
+        self.retention = RetentionRepository(conn)
         return self
 
     def __exit__(

@@ -48,3 +48,15 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, alias="KASSA_WEBHOOK_TIMEOUT")
     reconcile_interval_seconds: float = Field(default=60.0, gt=0, alias="KASSA_RECONCILE_INTERVAL")
+    # Relay and worker serve /metrics on these ports (0: not at all); the web serves it on
+    # its own port. Containers set KASSA_METRICS_HOST=0.0.0.0 so Prometheus can scrape them.
+    metrics_host: str = Field(default="127.0.0.1", alias="KASSA_METRICS_HOST")
+    relay_metrics_port: int = Field(default=9101, ge=0, le=65535, alias="KASSA_RELAY_METRICS_PORT")
+    worker_metrics_port: int = Field(
+        default=9102, ge=0, le=65535, alias="KASSA_WORKER_METRICS_PORT"
+    )
+    # Retention: the worker deletes done outbox rows, processed Stripe events and expired
+    # checkouts (no order, no active hold) older than this, in small batches.
+    retention_days: float = Field(default=30.0, ge=14, alias="KASSA_RETENTION_DAYS")
+    retention_interval_seconds: float = Field(default=600.0, gt=0, alias="KASSA_RETENTION_INTERVAL")
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000, alias="KASSA_RETENTION_BATCH")

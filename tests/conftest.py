@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.services import Services, start_services
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import Services, start_services
 from outbox.relay import EPOCH_KEY
 from repos.migrations import migrate
 from schemas.settings import Settings
@@ -64,6 +64,10 @@ def base_settings(services: Services, emulator_server: EmulatorServer) -> Settin
         KASSA_PUBLIC_URL="http://127.0.0.1:8000",
         KASSA_STRIPE_MAX_RETRIES=2,
         KASSA_DB_POOL_TIMEOUT=2,
+        # Relay and worker processes serve no metrics unless a test gives them a port:
+        # several run at once on one machine.
+        KASSA_RELAY_METRICS_PORT=0,
+        KASSA_WORKER_METRICS_PORT=0,
     )
 
 

@@ -169,16 +169,3 @@ def webhook_mode(emulator_url: str, **mode: Any) -> None:
     requests.post(
         f"{emulator_url}/_emulator/webhooks/mode", json=mode, timeout=5
     ).raise_for_status()
-
-
-def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll until ``predicate()`` is truthy; returns its value or fails with the last one."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    assert value, f"condition not met within {timeout}s"
-    return value

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from outbox.metrics import OutboxCollector
 from schemas.api import Health
 from web.context import container
 from web.openapi import build_spec, documented
@@ -42,12 +43,18 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Every worker process's metrics, pooled, when gunicorn runs several of them."""
+    """Every worker process's metrics, pooled when gunicorn runs several of them, then the
+    outbox gauges read from Postgres now."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        own = generate_latest(registry)
+    else:
+        own = generate_latest()
+    c = container()
+    live = CollectorRegistry(auto_describe=False)
+    live.register(OutboxCollector(c.uow))
+    return Response(own + generate_latest(live), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

@@ -15,3 +15,8 @@ JOB_SECONDS = Histogram(
     ["kind"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+RETENTION_DELETED = Counter(
+    "kassa_retention_deleted_total",
+    "Rows deleted by retention (done outbox rows, processed Stripe events, expired checkouts)",
+    ["table"],
+)

@@ -28,6 +28,7 @@ from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from workers import context
 from workers.queue import QUEUE_NAME
+from workers.retention import purge
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,10 @@ def reap_now(uow: Callable[[], UnitOfWork]) -> int:
 
 class Periodic(threading.Thread):
     """Runs ``task`` every ``interval`` seconds until ``stop`` is set. Every worker process
-    runs the reaper and the reconciler this way: both are idempotent (checkout locks, holds
-    finished once, deduplicated outbox rows, event ids, a lease on each shop's event walk),
-    so more workers only mean more frequent, harmless passes."""
+    runs the reaper, the reconciler and retention this way: all are idempotent (checkout
+    locks, holds finished once, deduplicated outbox rows, event ids, a lease on each shop's
+    event walk, retention batches that skip each other's rows), so more workers only mean
+    more frequent, harmless passes."""
 
     def __init__(
         self, name: str, task: Callable[[], object], interval: float, stop: threading.Event
@@ -94,6 +96,17 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(
             "reconciler", lambda: reconcile(container), settings.reconcile_interval_seconds, stop
+        ).start()
+        Periodic(
+            "retention",
+            lambda: purge(
+                container.uow,
+                datetime.now(UTC),
+                keep_days=settings.retention_days,
+                batch_size=settings.retention_batch_size,
+            ),
+            settings.retention_interval_seconds,
+            stop,
         ).start()
     failures = 0
     while not stop.is_set():

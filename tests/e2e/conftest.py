@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
 
+from devstack.services import free_port
 from kassa.bootstrap import Container
-from kassa.runtime import free_port
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings

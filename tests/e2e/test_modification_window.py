@@ -8,8 +8,9 @@ import re
 from typing import Any
 
 import pytest
-from support import db, wait_for
+from support import db
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
 from schemas.records import Shop

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from support import db, emulator_state, wait_for
+from support import db, emulator_state
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer

@@ -17,9 +17,9 @@ from support import (
     session_event,
     settle,
     signed_post,
-    wait_for,
 )
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer

@@ -15,12 +15,13 @@ import pytest
 import requests
 import stripe
 from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
-from support import CANARY_CUSTOMER, db, pay, wait_for, webhook_mode
+from support import CANARY_CUSTOMER, db, pay, webhook_mode
 from werkzeug.serving import make_server
 
+from devstack.processes import wait_for
+from devstack.services import EmbeddedRedis
 from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
-from kassa.runtime import EmbeddedRedis
 from ops.seed import seed_shop
 from outbox.relay import Relay
 from schemas.settings import Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kassa.runtime import ServiceError, start_services
+from devstack.services import ServiceError, start_services
 
 
 def alive(pid: int) -> bool:
@@ -27,7 +27,7 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from kassa.runtime import start_services
+        from devstack.services import start_services
         s = start_services(Path({str(tmp_path)!r}), env={{}})
         print(s.postgres.pid, s.redis.pid, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)

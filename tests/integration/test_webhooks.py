@@ -17,12 +17,12 @@ from support import (
     session_event,
     settle,
     signed_post,
-    wait_for,
     webhook_mode,
 )
 
+from devstack.processes import wait_for
+from devstack.services import Services
 from kassa.bootstrap import Container
-from kassa.runtime import Services
 from ops.seed import seed_shop
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer

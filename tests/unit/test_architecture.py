@@ -18,6 +18,7 @@ PACKAGES = [
     "merchant",
     "ops",
     "stripe_emulator",
+    "devstack",
 ]
 DOMAIN = ["checkout", "merchant"]
 SQL = re.compile(
@@ -25,8 +26,8 @@ SQL = re.compile(
     r"ALTER\s+TABLE|TRUNCATE\s+\w+|ON\s+CONFLICT)\b",
     re.IGNORECASE | re.DOTALL,
 )
-# The runtime module creates the database itself before any repository can exist.
-ALLOWED = {("kassa", "runtime.py")}
+# The embedded Postgres launcher creates the database itself before any repository can exist.
+ALLOWED = {("devstack", "services.py")}
 
 
 def python_files(package: str) -> list[Path]:

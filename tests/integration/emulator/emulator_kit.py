@@ -5,8 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 import stripe
 
+from devstack.processes import wait_for
 from stripe_emulator import EmulatorServer
 
 # Small delays keep webhook retry tests fast.
@@ -63,18 +62,6 @@ def raw_request(
         )
     finally:
         connection.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy and return its value; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 class Emulator:
@@ -236,7 +223,7 @@ class WebhookReceiver:
     def wait_for(
         self, event_type: str, count: int = 1, timeout: float = 5.0
     ) -> list[ReceivedWebhook]:
-        return wait_until(
+        return wait_for(
             lambda: (hooks := self.hooks(event_type)) and len(hooks) >= count and hooks,
             timeout=timeout,
         )

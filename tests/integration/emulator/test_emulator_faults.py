@@ -6,7 +6,9 @@ import time
 
 import pytest
 import stripe
-from integration.emulator.emulator_kit import Emulator, raw_request, session_params, wait_until
+from integration.emulator.emulator_kit import Emulator, raw_request, session_params
+
+from devstack.processes import wait_for
 
 
 def test_a_client_with_two_retries_survives_two_injected_500s(emulator: Emulator) -> None:
@@ -98,4 +100,4 @@ def test_fault_requests_are_validated(emulator: Emulator) -> None:
     neither = emulator.control("POST", "/faults", {"path_prefix": "/v1/"})
 
     assert both.status == neither.status == 400
-    assert wait_until(lambda: emulator.control("GET", "/faults").json() == {"faults": []})
+    assert wait_for(lambda: emulator.control("GET", "/faults").json() == {"faults": []})

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from integration.emulator.emulator_kit import Emulator, raw_request, session_params, wait_until
+from integration.emulator.emulator_kit import Emulator, raw_request, session_params
 
+from devstack.processes import wait_for
 from stripe_emulator import EmulatorServer, defaults
 
 
@@ -79,7 +80,7 @@ def test_delayed_calls_wait_side_by_side_not_in_line(emulator: Emulator) -> None
     for thread in threads:
         thread.start()
     # A server handling one request at a time would never have four waiting at once.
-    wait_until(lambda: emulator.control("GET", "/latency").json()["waiting"] == 4, timeout=20)
+    wait_for(lambda: emulator.control("GET", "/latency").json()["waiting"] == 4, timeout=20)
     for thread in threads:
         thread.join(timeout=60)
 

@@ -12,8 +12,9 @@ from integration.emulator.emulator_kit import (
     Emulator,
     WebhookReceiver,
     session_params,
-    wait_until,
 )
+
+from devstack.processes import wait_for
 
 
 def register(emulator: Emulator, receiver: WebhookReceiver, events: list[str] | None = None) -> Any:
@@ -134,7 +135,7 @@ def test_endpoints_get_only_the_events_they_enabled(
 
     receiver.wait_for("checkout.session.expired")
 
-    assert wait_until(lambda: emulator.state()["webhooks"]["pending"] == 0)
+    assert wait_for(lambda: emulator.state()["webhooks"]["pending"] == 0)
     assert {e["type"] for e in receiver.events()} == {"checkout.session.expired"}
 
 
@@ -148,7 +149,7 @@ def test_duplicate_mode_delivers_the_same_event_n_times(
 
     hooks = receiver.wait_for("checkout.session.completed", count=3)
     assert len({hook.event["id"] for hook in hooks}) == 1
-    assert wait_until(lambda: emulator.state()["webhooks"]["delivered"] == 3)
+    assert wait_for(lambda: emulator.state()["webhooks"]["delivered"] == 3)
 
 
 def test_a_failing_receiver_gets_the_event_again_later(
@@ -163,7 +164,7 @@ def test_a_failing_receiver_gets_the_event_again_later(
     assert len({hook.event["id"] for hook in hooks}) == 1
     stripe.Webhook.construct_event(hooks[-1].body, hooks[-1].headers["Stripe-Signature"],
                                    endpoint.secret)  # fmt: skip
-    wait_until(lambda: emulator.state()["webhooks"]["delivered"] == 1)
+    wait_for(lambda: emulator.state()["webhooks"]["delivered"] == 1)
     assert emulator.state()["webhooks"] == {
         "delivered": 1,
         "attempts": 3,
@@ -190,7 +191,7 @@ def test_pending_webhooks_stay_positive_until_delivery_gives_up(
 
     attempts = len(RETRY_DELAYS) + 1
     receiver.wait_for("checkout.session.completed", count=attempts)
-    wait_until(lambda: client.v1.events.retrieve(event.id).pending_webhooks == 0)
+    wait_for(lambda: client.v1.events.retrieve(event.id).pending_webhooks == 0)
     time.sleep(RETRY_DELAYS[-1] + 0.1)
     assert len(receiver.hooks()) == attempts
     assert emulator.state()["webhooks"]["failed_attempts"] == attempts
@@ -203,7 +204,7 @@ def test_an_unreachable_endpoint_is_retried_and_logged(emulator: Emulator) -> No
 
     pay(emulator)
 
-    log = wait_until(lambda: len(emulator.deliveries()) >= 2 and emulator.deliveries())
+    log = wait_for(lambda: len(emulator.deliveries()) >= 2 and emulator.deliveries())
     assert log[0]["status"] is None and log[0]["error"]
     assert [d["attempt"] for d in log[:2]] == [1, 2]
 

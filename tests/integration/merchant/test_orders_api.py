@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 import stripe
-from support import api_checkout, db, pay, wait_for
+from support import api_checkout, db, pay
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from stripe_emulator.server import EmulatorServer
 from workers.jobs import perform_row

@@ -13,8 +13,8 @@ import pytest
 from integration.workers.outbox_support import ROOT, env_for, run_cli
 from support import db
 
+from devstack.services import _pg_bin
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import _pg_bin
 from merchant.shops import rotate_secrets
 from repos.secrets import dev_key, generate_key
 from schemas.settings import Settings

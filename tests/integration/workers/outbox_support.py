@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -23,8 +22,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from rq import Worker
 
+from devstack.processes import Supervisor, free_port, wait_for
 from kassa.bootstrap import Container
-from kassa.runtime import _die_with_parent, free_port
 from outbox.relay import Relay
 from schemas.outbox import Message
 from schemas.records import (
@@ -41,25 +40,6 @@ from workers.queue import outbox_queue
 
 ROOT = Path(__file__).resolve().parents[3]
 DEADLINE = 20.0
-
-
-def wait_for(
-    check: Callable[[], Any],
-    timeout: float = DEADLINE,
-    what: str = "condition",
-    context: Callable[[], str] | None = None,
-) -> Any:
-    """Poll ``check`` until it returns something truthy; at the deadline fail with ``what``
-    and, if given, ``context()`` (a worker's log tail, say)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"\n{context()}" if context else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
-        time.sleep(0.05)
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -87,25 +67,27 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 @dataclass
 class WorkerProcess:
-    """``kassa worker`` in its own process group (so SIGKILL takes its scheduler too)."""
+    """``kassa worker`` under a ``Supervisor`` of its own, in its own process group (so SIGKILL
+    takes its scheduler too), SIGKILLed by the kernel if the test process dies."""
 
     settings: Settings
     log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
+    sup: Supervisor | None = None
+
+    @property
+    def name(self) -> str:
+        return self.log_path.stem
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "worker"],
-            cwd=ROOT,
-            env=env_for(self.settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGKILL),
+        self.sup = Supervisor(
+            self.log_path.parent, env_for(self.settings), cwd=ROOT, death_signal=signal.SIGKILL
         )
-        log.close()
+        self.sup.spawn(self.name, "ops.cli", "worker")
         return self
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.sup.children.get(self.name) if self.sup else None
 
     @property
     def pid(self) -> int:
@@ -116,9 +98,8 @@ class WorkerProcess:
         """Until RQ lists this process as a worker on the kassa queue."""
 
         def registered() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{self.log_tail()}")
+            assert self.sup is not None
+            self.sup.check_alive()
             workers = Worker.all(queue=outbox_queue(container.redis))
             return any(w.pid == self.pid for w in workers)
 
@@ -126,30 +107,14 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no cleanup, no goodbye to Redis or Postgres."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        if self.sup is not None:
+            self.sup.kill(self.name)
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        try:  # the scheduler child, if it outlived its parent
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return self.proc.returncode
+        return self.sup.stop_process(self.name, timeout=15) if self.sup else None
 
     def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return self.sup.log_tail(self.name, lines) if self.sup else ""
 
 
 @dataclass

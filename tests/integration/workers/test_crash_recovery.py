@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psycopg
-from integration.workers.outbox_support import Orders, WorkerProcess, wait_for
+from integration.workers.outbox_support import Orders, WorkerProcess
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
 from schemas.outbox import StockLine, StockMirrorDecrement

@@ -13,11 +13,11 @@ from integration.workers.outbox_support import (
     WorkerProcess,
     dlq_json,
     run_cli,
-    wait_for,
 )
 
+from devstack.processes import wait_for
+from devstack.services import free_port
 from kassa.bootstrap import Container
-from kassa.runtime import free_port
 from schemas.outbox import OrderConfirmationEmail
 from schemas.settings import Settings
 

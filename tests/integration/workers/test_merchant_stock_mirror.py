@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import RelayThread, WorkerProcess
 
 from checkout.reconcile import reconcile
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from merchant.catalog_import import import_catalog_in, parse_catalog
 from merchant.stock import adjust_stock_in, set_stock_in

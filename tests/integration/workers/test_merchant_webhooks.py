@@ -13,12 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import RelayThread, WorkerProcess
 from support import api_checkout, db, pay
 
 from checkout import outbox_admin
 from checkout.merchant_events import new_endpoint_id, new_endpoint_secret
 from checkout.webhook_signature import HEADER, SignatureError, verify
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from repos.merchant_events import EndpointRow
 from stripe_emulator.server import EmulatorServer

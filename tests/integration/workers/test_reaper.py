@@ -7,9 +7,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from integration.workers.outbox_support import Orders, WorkerProcess, run_cli, wait_for
+from integration.workers.outbox_support import Orders, WorkerProcess, run_cli
 
 from checkout.reaper import expire_key, reap
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from schemas.outbox import ExpireSession
 from schemas.settings import Settings

@@ -15,11 +15,11 @@ from integration.workers.outbox_support import (
     RelayThread,
     WorkerProcess,
     run_cli,
-    wait_for,
 )
 from support import api_checkout, db, lapse, pay, settle
 
 from checkout.reconcile import reconcile
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from schemas.outbox import StockLine, StockMirrorDecrement
 from schemas.records import InventoryLevel

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from integration.workers.outbox_support import Orders, RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import Orders, RelayThread, WorkerProcess
 from prometheus_client import REGISTRY
 
+from devstack.processes import wait_for
+from devstack.services import EmbeddedRedis
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import EmbeddedRedis
 from schemas.outbox import StockLine, StockMirrorDecrement
 from schemas.settings import Settings
 

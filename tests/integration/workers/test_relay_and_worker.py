@@ -9,18 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from integration.workers.outbox_support import (
-    ROOT,
-    Orders,
-    RelayThread,
-    WorkerProcess,
-    env_for,
-    wait_for,
-)
+from integration.workers.outbox_support import ROOT, Orders, RelayThread, WorkerProcess, env_for
 from rq import Queue
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
 from schemas.outbox import StockLine, StockMirrorDecrement

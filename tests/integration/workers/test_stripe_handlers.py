@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from integration.workers.outbox_support import (
-    Orders,
-    RelayThread,
-    WorkerProcess,
-    wait_for,
-)
+from integration.workers.outbox_support import Orders, RelayThread, WorkerProcess
 from rq.registry import StartedJobRegistry
 
 from checkout.fulfilment import fulfil
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from schemas.outbox import Capture, CustomerUpsert, Refund
 from schemas.records import Shop

@@ -10,10 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from integration.workers.outbox_support import WorkerProcess, wait_for
+from integration.workers.outbox_support import WorkerProcess
 from integration.workers.window_support import Bought, buy, stripe_refunds, use_capture_mode
 from support import db, emulator_state
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
 from schemas.settings import Settings

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import RelayThread, WorkerProcess
 from support import db, emulator_state, pay
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
 from schemas.records import PaymentRecord, Shop

