@@ -132,13 +132,13 @@ def fulfil_in(
         session.amount_total != checkout.total
         or (session.currency or "").lower() != checkout.currency
     ):
-        return _pricing_mismatch(uow, shop, checkout, session)
-    conflict = not _take_stock(uow, shop, checkout)
-    order = _create_order(uow, services, shop, checkout, session, authorized, conflict)
+        return _pricing_mismatch_in(uow, shop, checkout, session)
+    conflict = not _take_stock_in(uow, shop, checkout)
+    order = _create_order_in(uow, services, shop, checkout, session, authorized, conflict)
     return Fulfilment("stock_conflict" if conflict else "fulfilled", order)
 
 
-def _take_stock(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> bool:
+def _take_stock_in(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> bool:
     """Commit the hold; if it lapsed (or was released), take the units now if they are still
     there. The lapsed hold rows stay as history; the new ones are placed beside them."""
     if uow.inventory.finish_holds(shop.id, checkout.id, "committed"):
@@ -154,7 +154,7 @@ def _take_stock(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> bool:
     return True
 
 
-def _pricing_mismatch(
+def _pricing_mismatch_in(
     uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord, session: CheckoutSession
 ) -> Fulfilment:
     """Stripe charged something other than our snapshot: never ship it; give the money back."""
@@ -201,7 +201,7 @@ def _refund_checkout_in(
         )
 
 
-def _create_order(
+def _create_order_in(
     uow: UnitOfWork,
     services: Services,
     shop: Shop,

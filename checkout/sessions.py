@@ -65,7 +65,9 @@ def _quantities(
     return wanted
 
 
-def _audit_client_prices(uow: UnitOfWork, shop: Shop, data: CartInput, priced: PricedCart) -> None:
+def _audit_client_prices_in(
+    uow: UnitOfWork, shop: Shop, data: CartInput, priced: PricedCart
+) -> None:
     """A client-sent price is never used; it is recorded, since it may be tampering."""
     catalog = {line.sku: line.unit_amount for line in priced.lines}
     for line in data.lines or []:
@@ -203,7 +205,7 @@ def start_checkout(
             uow.inventory.place_holds(
                 shop.id, checkout.id, allocate(levels, wanted), checkout.expires_at + HOLD_GRACE
             )
-            _audit_client_prices(uow, shop, data, priced)
+            _audit_client_prices_in(uow, shop, data, priced)
     nonce = checkout_nonce(services.settings.secret_key, checkout.id)
     if checkout.stripe_session_id is None and checkout.state == "pending":
         session = _create_session(services, shop, checkout, data.customer_email, owner=created)

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from checkout.shops import connect_webhook_secret
 from devstack.envfile import STATE_DIR, write_dev_env
 from devstack.processes import Supervisor, free_port, wait_http
 from devstack.services import Services, start_services
@@ -70,8 +71,7 @@ def prepare(env: dict[str, str], sup: Supervisor) -> None:
             if use_emulator:
                 url = f"{settings.public_url}/webhooks/stripe/{shop_id}"
                 secret = c.payments.register_webhook(key, url)
-                with c.uow() as uow:
-                    uow.shops.set_webhook_secret(shop_id, secret)
+                connect_webhook_secret(c, shop_id, secret)
     finally:
         c.close()
     done()

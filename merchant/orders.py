@@ -93,7 +93,7 @@ def list_orders(
     )
 
 
-def _locked(uow: UnitOfWork, shop: Shop, reference: str) -> OrderRecord:
+def _locked_in(uow: UnitOfWork, shop: Shop, reference: str) -> OrderRecord:
     order = uow.orders.lock_by_reference(shop.id, reference)
     if order is None:
         raise OrderNotFound()
@@ -134,7 +134,7 @@ def refund_in(
 ) -> tuple[int, RefundAccepted]:
     """Queue one refund: the whole remainder, some lines (unit price times quantity), or an
     amount. Money only: a refunded line's units stay sold (they left the warehouse)."""
-    order = _locked(uow, shop, reference)
+    order = _locked_in(uow, shop, reference)
     payment = uow.orders.payment(order.id)
     if order.status not in REFUNDABLE or payment is None or not payment.stripe_payment_intent_id:
         raise OrderNotChangeable(details={"status": order.status})
@@ -180,7 +180,7 @@ def refund_in(
 
 def cancel_order_in(uow: UnitOfWork, shop: Shop, reference: str) -> tuple[int, MerchantOrder]:
     """Cancel before shipping: stock back, the authorization voided or the rest refunded."""
-    order = _locked(uow, shop, reference)
+    order = _locked_in(uow, shop, reference)
     if order.status not in CANCELLABLE:
         raise OrderNotChangeable(details={"status": order.status})
     record_in(uow, order, cancel_in(uow, order), "merchant")
@@ -195,7 +195,7 @@ def mark_fulfilled_in(
     """Shipped: the order becomes ``fulfilled`` (which closes the customer's window), the
     customer gets an email with the tracking reference, and the merchant's systems hear
     ``order.fulfilled``."""
-    order = _locked(uow, shop, reference)
+    order = _locked_in(uow, shop, reference)
     if order.status not in SHIPPABLE:
         raise OrderNotChangeable(details={"status": order.status})
     uow.orders.mark_fulfilled(order.id, body.tracking_reference)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from checkout.errors import KassaError
+from checkout.shops import shop_by_id
 from checkout.validation import validate
 from kassa.bootstrap import Container, bootstrap
 from merchant import api_keys, shops
@@ -163,8 +164,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     def run(c: Container) -> int:
         started = time.perf_counter()
         catalog = parse_catalog(path.read_bytes(), fmt)
-        with c.uow() as uow:
-            shop = uow.shops.get(args.shop)
+        shop = shop_by_id(c, args.shop)
         if shop is None:
             print(f"error: no shop {args.shop!r}", file=sys.stderr)
             return 1

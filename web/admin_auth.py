@@ -19,6 +19,7 @@ from typing import Any, cast
 from flask import Blueprint, Response, g, jsonify, request
 
 from checkout.errors import InvalidRequest, Unauthorized
+from checkout.shops import shop_by_id
 from merchant.api_keys import PREFIX, authenticate
 from merchant.writes import Actor, Change, perform
 from schemas.records import Shop
@@ -57,8 +58,7 @@ def require_merchant() -> None:
         who = Actor(shop_id=shop_id, label="operator")
     else:
         raise Unauthorized()
-    with container().uow() as uow:
-        shop = uow.shops.get(who.shop_id)
+    shop = shop_by_id(container(), who.shop_id)
     if shop is None:
         raise Unauthorized()
     g.merchant_actor, g.merchant_shop = who, shop

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from checkout.errors import ShopNotFound, ShopRequired
+from checkout.errors import ShopRequired
+from checkout.shops import known_shop
 from web.context import container
 
 
@@ -14,11 +15,7 @@ def require_shop() -> None:
     shop_id = request.headers.get("X-Shop-Id", "").strip()
     if not shop_id:
         raise ShopRequired()
-    with container().uow() as uow:
-        shop = uow.shops.get(shop_id)
-    if shop is None:
-        raise ShopNotFound()
-    g.shop = shop
+    g.shop = known_shop(container(), shop_id)
 
 
 def register_tenancy(app: Flask) -> None:

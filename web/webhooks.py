@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from checkout.errors import ShopNotFound
+from checkout.shops import known_shop
 from checkout.webhooks import handle_webhook
 from web.context import container
 from web.limits import limiter
@@ -17,10 +17,7 @@ limiter.exempt(bp)  # Stripe's deliveries are authenticated, not rate limited
 @bp.post("/stripe/<shop_id>")
 def stripe_webhook(shop_id: str) -> Response:
     c = container()
-    with c.uow() as uow:
-        shop = uow.shops.get(shop_id)
-    if shop is None:
-        raise ShopNotFound()
+    shop = known_shop(c, shop_id)
     try:
         outcome = handle_webhook(
             c, shop, request.get_data(), request.headers.get("Stripe-Signature")
