@@ -117,6 +117,20 @@ class Stack:
         if self.sup is not None:
             self.sup.stop_process(name, timeout)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL to the child's whole process group (it is a session leader, so this takes
+        its own children too, e.g. the RQ scheduler): no cleanup, no goodbye."""
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def exited(self) -> dict[str, int]:
+        """Children that are gone, with their exit codes."""
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
     def check_alive(self) -> None:
         if self.sup is not None:
             try:
