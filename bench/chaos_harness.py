@@ -35,6 +35,7 @@ file, that:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
@@ -104,11 +105,14 @@ CHILD_ENV = {
     "KASSA_LOG_LEVEL": "INFO",
     "KASSA_REAPER_INTERVAL": "1",
     "KASSA_RELAY_POLL_SECONDS": "0.2",
+    "KASSA_RELAY_REQUEUE_AFTER_SECONDS": "30",
     "PYTHONUNBUFFERED": "1",
 }
-"""Production defaults but for a fast reaper and relay poll (time is compressed) and no
-rate limit (every customer comes from 127.0.0.1). Job retries and the stale-job sweep
-keep their defaults."""
+"""Production defaults, but time is compressed: the reaper runs every second (30 s), the
+relay polls every 0.2 s (1 s) and its stale-job sweep, which recovers the job of a
+SIGKILLed worker, hands a job out again after 30 s (120 s: longer than the suite's settle
+period); and no rate limit, as every customer comes from 127.0.0.1. Job retries keep
+their defaults (five attempts, 2 s doubling)."""
 
 
 @dataclass(frozen=True)
@@ -202,14 +206,14 @@ def make_plan(config: ChaosConfig) -> Plan:
                 pause=round(rng.uniform(0.0, 0.5), 2),
             )
         )
-    # Scarce stock: about four units per customer of a shop against ~3.5 wanted (and
+    # Scarce stock: about 2.5 units per customer of a shop against ~3.5 wanted (and
     # holds of abandoned checkouts keep theirs), so checkouts run out and lapsed holds
     # find their stock gone.
     stock: dict[tuple[str, str, str], int] = {}
     locations = [(sku, loc) for sku, levels in skus for loc in levels]
     for shop in config.shops:
         buyers = sum(1 for c in customers if c.shop == shop)
-        mean = max(1.0, 4.0 * buyers / len(locations))
+        mean = max(1.0, 2.5 * buyers / len(locations))
         for sku, loc in locations:
             stock[(shop, sku, loc)] = rng.randint(math.ceil(mean / 2), math.ceil(1.5 * mean))
     faults: list[Fault] = []
@@ -484,8 +488,11 @@ class ChaosRun:
         self.plan = make_plan(config)
         self.report = Report(config.seed, config.customers)
         self.report.outcomes.update(c.outcome for c in self.plan.customers)
+        logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request otherwise
         self._lock = threading.Lock()
         self._started = 0
+        self._injected = threading.Condition()
+        self._faults_done = 0
         self.checkouts: dict[str, Customer] = {}
         """Checkout id -> the customer who made it, to name the customer in a violation."""
         self.findings: list[str] = []
@@ -526,10 +533,11 @@ class ChaosRun:
         return self.report
 
     def _faults(self, load_over: Callable[[], bool]) -> None:
-        """Inject each planned fault once its customer has started; meanwhile restart any
-        child that died on its own. Runs in the main thread, on purpose: a child started
-        with PR_SET_PDEATHSIG gets its signal when the *thread* that started it ends, so a
-        server restarted from a short-lived thread would be stopped with it."""
+        """Inject each planned fault once its customer has started (later customers wait
+        for it); meanwhile restart any child that died on its own. Runs in the main
+        thread, on purpose: a child started with PR_SET_PDEATHSIG gets its signal when
+        the *thread* that started it ends, so a server restarted from a short-lived
+        thread would be stopped with it."""
         assert self.st is not None
         pending = list(self.plan.faults)
         while not load_over():
@@ -542,9 +550,10 @@ class ChaosRun:
                     self.report.faults[fault.kind] += 1
                 except Exception as exc:
                     self.report.faults[f"{fault.kind} failed: {type(exc).__name__}"] += 1
-            time.sleep(0.2)
-        for fault in pending:
-            self.report.faults[f"{fault.kind} (skipped: load over)"] += 1
+                with self._injected:
+                    self._faults_done += 1
+                    self._injected.notify_all()
+            time.sleep(0.1)
 
     def _supervise(self) -> None:
         assert self.st is not None
@@ -598,6 +607,11 @@ class ChaosRun:
     # -- customers ----------------------------------------------------------------------
 
     def _customer_safely(self, c: Customer) -> str:
+        # The faults planned before this customer happen first, whatever the timing: a
+        # fault lands among the customers in flight, and the plan is always carried out.
+        due = sum(1 for f in self.plan.faults if f.at <= c.index)
+        with self._injected:
+            self._injected.wait_for(lambda: self._faults_done >= due)
         with self._lock:
             self._started += 1
         try:
