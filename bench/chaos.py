@@ -30,6 +30,9 @@ def main() -> int:
     parser.add_argument("--outcomes", default=",".join(OUTCOMES), help="outcomes, comma-separated")
     parser.add_argument("--shops", default=",".join(SHOPS), help="shops, comma-separated")
     parser.add_argument(
+        "--stock-per-customer", type=float, default=2.5, help="units in stock per customer"
+    )
+    parser.add_argument(
         "--settle-seconds", type=float, default=300.0, help="how long the stack may take to heal"
     )
     parser.add_argument("--web-workers", type=int, default=2)
@@ -51,6 +54,7 @@ def main() -> int:
         fault_count=args.fault_count,
         outcomes=names(args.outcomes, OUTCOMES),
         shops=names(args.shops, SHOPS),
+        stock_per_customer=args.stock_per_customer,
         settle_seconds=args.settle_seconds,
         web_workers=args.web_workers,
         keep=args.keep,

@@ -169,6 +169,10 @@ class ChaosConfig:
     fault_count: int | None = None
     """Default: every kind once, plus one more per 25 customers."""
     shops: tuple[str, ...] = tuple(SHOPS)
+    stock_per_customer: float = 2.5
+    """Units in stock per customer of a shop; a customer wants ~3.5 (holds of unpaid
+    checkouts keep theirs for an hour), so checkouts run out and lapsed holds can find
+    their stock gone."""
     settle_seconds: float = 90.0
     web_workers: int = 2
     keep: bool = False
@@ -206,14 +210,11 @@ def make_plan(config: ChaosConfig) -> Plan:
                 pause=round(rng.uniform(0.0, 0.5), 2),
             )
         )
-    # Scarce stock: about 2.5 units per customer of a shop against ~3.5 wanted (and
-    # holds of abandoned checkouts keep theirs), so checkouts run out and lapsed holds
-    # find their stock gone.
     stock: dict[tuple[str, str, str], int] = {}
     locations = [(sku, loc) for sku, levels in skus for loc in levels]
     for shop in config.shops:
         buyers = sum(1 for c in customers if c.shop == shop)
-        mean = max(1.0, 2.5 * buyers / len(locations))
+        mean = max(1.0, config.stock_per_customer * buyers / len(locations))
         for sku, loc in locations:
             stock[(shop, sku, loc)] = rng.randint(math.ceil(mean / 2), math.ceil(1.5 * mean))
     faults: list[Fault] = []

@@ -1,8 +1,10 @@
 """Small chaos runs (issue 9): real stack, concurrent customers through the HTTP API, random
 payment outcomes and faults, a settle period in which nothing is repaired by hand, then
 every money invariant (see ``bench/chaos_harness.py``). Each scenario is one seeded run;
-a failure prints the run's figures and the precise list of violations, and the same
-seed replays the same plan (``bench/chaos.py --seed N`` runs it at any size).
+a failure prints the run's figures and the precise list of violations. The same
+configuration replays the same plan, e.g. the first scenario with ``bench/chaos.py
+--customers 30 --seed 11 --stock-per-customer 4 --concurrency 6 --outcomes ...``, and
+larger runs of any seed go through the same harness.
 
 ``KASSA_CHAOS_SETTLE_SECONDS`` overrides how long a run may take to heal."""
 
@@ -13,11 +15,18 @@ import os
 import pytest
 from chaos_harness import FAULT_KINDS, ChaosConfig, Report, run
 
-SETTLE = float(os.environ.get("KASSA_CHAOS_SETTLE_SECONDS", "60"))
+SETTLE = os.environ.get("KASSA_CHAOS_SETTLE_SECONDS")
 
 
-def chaos(**config: object) -> Report:
-    report = run(ChaosConfig(settle_seconds=SETTLE, concurrency=6, **config))  # type: ignore[arg-type]
+def chaos(settle: float, **config: object) -> Report:
+    report = run(
+        ChaosConfig(  # type: ignore[arg-type]
+            settle_seconds=float(SETTLE or settle),
+            concurrency=6,
+            stock_per_customer=4.0,
+            **config,
+        )
+    )
     print(report.summary())
     return report
 
@@ -30,6 +39,7 @@ def assert_holds(report: Report) -> None:
 def test_customers_under_crashes_outages_and_hostile_webhooks() -> None:
     """Every outcome but a payment outliving its hold; every fault but a Redis restart."""
     report = chaos(
+        settle=60,
         customers=30,
         seed=11,
         outcomes=("paid", "declined", "async_succeeded", "async_failed", "abandoned", "cancelled"),
@@ -48,6 +58,7 @@ def test_payments_that_settle_after_their_hold_lapsed() -> None:
     """Slow payments that settle after the reaper gave their stock back, with stock scarce:
     each ends in one order (stock still there) or one stock_conflict refund."""
     report = chaos(
+        settle=40,
         customers=14,
         seed=12,
         outcomes=("paid", "lapsed_paid"),
@@ -64,6 +75,7 @@ def test_payments_that_settle_after_their_hold_lapsed() -> None:
 )
 def test_redis_restart_with_data_loss() -> None:
     report = chaos(
+        settle=40,
         customers=14,
         seed=13,
         outcomes=("paid", "async_succeeded", "abandoned"),
