@@ -288,7 +288,9 @@ class Report:
             f"  faults injected: {counts(self.faults)}",
             f"  HTTP retries seen by customers: {counts(self.http)}",
         ]
-        lines += [f"  {k}: {v}" for k, v in self.figures.items()]
+        lines += [
+            f"  {k}: {dict(v) if isinstance(v, Counter) else v}" for k, v in self.figures.items()
+        ]
         lines.append(
             "  durations: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.durations.items())
         )
@@ -870,6 +872,15 @@ class ChaosRun:
                 who = self.checkouts.get(str(checkout_id))
                 by = f", customer {who.index} {who.outcome}" if who else ""
                 what = f"{shop} session {s.id} (checkout {checkout_id}{by})"
+                if pi is not None and pi.status == "canceled" and mine:
+                    # A delayed-capture authorization given back instead of a refund: the
+                    # order must not be kept.
+                    if mine[0]["status"] in KEPT:
+                        v.append(
+                            f"kept order {mine[0]['reference']} for cancelled payment of {what}"
+                        )
+                    figures["authorizations released"] += 1
+                    continue
                 if not paid:
                     if mine:
                         v.append(f"order {mine[0]['reference']} for unpaid {what}")
