@@ -23,6 +23,7 @@ def chaos(settle: float, **config: object) -> Report:
         ChaosConfig(  # type: ignore[arg-type]
             settle_seconds=float(SETTLE or settle),
             concurrency=6,
+            web_workers=1,
             stock_per_customer=4.0,
             **config,
         )
