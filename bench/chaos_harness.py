@@ -468,8 +468,8 @@ class ChaosStack:
             "/_emulator/webhooks/mode", {"duplicate": 1, "shuffle": False, "delay_ms": [0, 0]}
         )
 
-    def emulator_post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return requests.post(f"{self.emulator.url}{path}", json=body, timeout=30)
+    def emulator_post(self, path: str, body: dict[str, Any]) -> None:
+        requests.post(f"{self.emulator.url}{path}", json=body, timeout=30).raise_for_status()
 
     def log_files(self) -> list[Path]:
         files = sorted((self.workdir / "logs").glob("*.log"))
@@ -543,20 +543,25 @@ class ChaosRun:
         thread would be stopped with it."""
         assert self.st is not None
         pending = list(self.plan.faults)
-        while not load_over():
-            self._supervise()
-            while pending and self._started >= pending[0].at:
-                fault = pending.pop(0)
-                self.config.log(f"chaos: after customer {fault.at}: {fault.label()}")
-                try:
-                    self.st.inject(fault)
-                    self.report.faults[fault.kind] += 1
-                except Exception as exc:
-                    self.report.faults[f"{fault.kind} failed: {type(exc).__name__}"] += 1
-                with self._injected:
-                    self._faults_done += 1
-                    self._injected.notify_all()
-            time.sleep(0.1)
+        try:
+            while not load_over():
+                self._supervise()
+                while pending and self._started >= pending[0].at:
+                    fault = pending.pop(0)
+                    self.config.log(f"chaos: after customer {fault.at}: {fault.label()}")
+                    try:
+                        self.st.inject(fault)
+                        self.report.faults[fault.kind] += 1
+                    except Exception as exc:
+                        self.report.faults[f"{fault.kind} failed: {type(exc).__name__}"] += 1
+                    with self._injected:
+                        self._faults_done += 1
+                        self._injected.notify_all()
+                time.sleep(0.1)
+        finally:  # never leave a customer waiting for a fault that will not come
+            with self._injected:
+                self._faults_done = len(self.plan.faults)
+                self._injected.notify_all()
 
     def _supervise(self) -> None:
         assert self.st is not None
