@@ -491,7 +491,6 @@ class ChaosRun:
         self.plan = make_plan(config)
         self.report = Report(config.seed, config.customers)
         self.report.outcomes.update(c.outcome for c in self.plan.customers)
-        logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request otherwise
         self._lock = threading.Lock()
         self._started = 0
         self._injected = threading.Condition()
@@ -507,6 +506,9 @@ class ChaosRun:
     def execute(self) -> Report:
         log = self.config.log
         t0 = time.monotonic()
+        sdk_log = logging.getLogger("stripe")
+        sdk_level = sdk_log.level
+        sdk_log.setLevel(logging.WARNING)  # the checks would log a line per request
         st = self.st = ChaosStack(self.config, self.plan)
         try:
             st.start()
@@ -533,6 +535,7 @@ class ChaosRun:
                 self.report.workdir = st.workdir
         finally:
             st.stop()
+            sdk_log.setLevel(sdk_level)
         return self.report
 
     def _faults(self, load_over: Callable[[], bool]) -> None:
