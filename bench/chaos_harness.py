@@ -104,12 +104,13 @@ CHILD_ENV = {
     "KASSA_CHECKOUT_RATE_LIMIT": "1000000/minute",
     "KASSA_LOG_LEVEL": "INFO",
     "KASSA_REAPER_INTERVAL": "1",
+    "KASSA_RECONCILE_INTERVAL": "5",
     "KASSA_RELAY_POLL_SECONDS": "0.2",
     "KASSA_RELAY_REQUEUE_AFTER_SECONDS": "30",
     "PYTHONUNBUFFERED": "1",
 }
 """Production defaults, but time is compressed: the reaper runs every second (30 s), the
-relay polls every 0.2 s (1 s) and its stale-job sweep, which recovers the job of a
+reconciler every 5 s (60 s), the relay polls every 0.2 s (1 s) and its stale-job sweep, which recovers the job of a
 SIGKILLed worker, hands a job out again after 30 s (120 s: longer than the suite's settle
 period); and no rate limit, as every customer comes from 127.0.0.1. Job retries keep
 their defaults (five attempts, 2 s doubling)."""
