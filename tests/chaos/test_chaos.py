@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from chaos_harness import FAULT_KINDS, ChaosConfig, Report, run
 
 SETTLE = os.environ.get("KASSA_CHAOS_SETTLE_SECONDS")
@@ -38,7 +37,7 @@ def assert_holds(report: Report) -> None:
 
 
 def test_customers_under_crashes_outages_and_hostile_webhooks() -> None:
-    """Every outcome but a payment outliving its hold; every fault but a Redis restart."""
+    """Every outcome and every fault but the two that have a scenario of their own below."""
     report = chaos(
         settle=60,
         customers=30,
@@ -50,16 +49,10 @@ def test_customers_under_crashes_outages_and_hostile_webhooks() -> None:
     assert set(report.faults) == set(FAULT_KINDS) - {"redis_restart"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 9: a payment that settles after its hold lapsed gets neither an order nor"
-    " a refund (UNIQUE (checkout_id, location) on inventory_holds; 500 on every delivery);"
-    " and with delayed capture a stock conflict's refund of the uncaptured payment is"
-    " refused by Stripe, so its outbox row is dead and the authorization never released",
-)
 def test_payments_that_settle_after_their_hold_lapsed() -> None:
-    """Slow payments that settle after the reaper gave their stock back, with stock scarce:
-    each ends in one order (stock still there) or one stock_conflict refund."""
+    """Slow payments that settle after the reaper gave their stock back, with little stock:
+    each ends in one order (stock still there) or one refund (for delayed capture, the
+    authorization released)."""
     report = chaos(
         settle=40,
         customers=14,
@@ -71,12 +64,8 @@ def test_payments_that_settle_after_their_hold_lapsed() -> None:
     assert report.results.get("lapsed_paid", 0) > 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 9: after a Redis restart the jobs it lost wait for the 120 s stale sweep and"
-    " the stock mirror goes negative until `kassa reconcile` is run by hand",
-)
 def test_redis_restart_with_data_loss() -> None:
+    """Queued jobs, the stock mirror and carts are lost: the stack must heal on its own."""
     report = chaos(
         settle=40,
         customers=14,
