@@ -577,15 +577,24 @@ class ChaosRun:
         """Wait for quiet (no outbox work, no webhook in flight) and a clean check, until the
         deadline; the violations of the last check are the result."""
         assert self.st is not None
-        deadline = time.monotonic() + self.config.settle_seconds
+        start = time.monotonic()
+        deadline = start + self.config.settle_seconds
         violations: list[str] = ["never checked"]
         checks = 0
+        told = start
         while True:
             self._supervise()
             busy = self._busy()
             late = time.monotonic() > deadline
+            if busy and time.monotonic() - told > 30:
+                told = time.monotonic()
+                self.config.log(
+                    f"chaos: still settling after {told - start:.0f}s: {', '.join(busy)}"
+                )
             if not busy or late:
                 started = time.monotonic()
+                if not busy and "quiet after" not in self.report.figures:
+                    self.report.figures["quiet after"] = f"{started - start:.1f}s"
                 violations = self.check()
                 checks += 1
                 if not violations or late:
