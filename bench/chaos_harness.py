@@ -8,7 +8,7 @@ each customer's payment ends, which faults are injected and after which customer
 same seed gives the same plan; thread interleaving still differs between runs, which is
 the point of running many seeds.
 
-The stack is real: embedded Postgres and Redis (``kassa.runtime``), the Stripe emulator
+The stack is real: embedded Postgres and Redis (``devstack.services``), the Stripe emulator
 (in this process, with a webhook endpoint per shop as ``kassa dev`` registers them),
 ``kassa web`` (gunicorn), ``kassa relay`` and ``kassa worker`` as child processes
 supervised by ``bench/stack.py``'s ``Stack``. Faults are what production sees: webhooks
@@ -55,9 +55,10 @@ import requests
 import stripe
 from psycopg.rows import dict_row
 from rq import Worker
-from stack import Stack, StackError, wait_http
+from stack import Stack, StackError
 
-from kassa.runtime import EmbeddedRedis, free_port, start_services
+from devstack.processes import free_port, wait_http
+from devstack.services import EmbeddedRedis, start_services
 from ops.seed import DEMO_PRODUCTS, LOCATION_PRIORITY, seed_shop
 from repos.migrations import migrate
 from schemas.records import InventoryLevel
@@ -344,7 +345,7 @@ class ChaosStack:
         self._seed(web_url)
         for name in ("web", "relay", "worker"):
             self.spawn(name)
-        wait_http(f"{web_url}/healthz", timeout=60, stack=self.stack)
+        wait_http(f"{web_url}/healthz", timeout=60, alive=self.stack.check_alive)
         self._wait_worker()
 
     def _seed(self, web_url: str) -> None:

@@ -118,14 +118,10 @@ class Stack:
             self.sup.stop_process(name, timeout)
 
     def kill(self, name: str) -> None:
-        """SIGKILL to the child's whole process group (it is a session leader, so this takes
-        its own children too, e.g. the RQ scheduler): no cleanup, no goodbye."""
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        """SIGKILL to the child's whole process group; it is forgotten (not an exit to report)."""
+        if self.sup is not None and name in self.sup.children:
+            self.sup.kill(name)
+            del self.sup.children[name]
 
     def exited(self) -> dict[str, int]:
         """Children that are gone, with their exit codes."""
