@@ -1,7 +1,8 @@
 """``kassa relay``: move due outbox rows into RQ, and re-enqueue rows Redis may have lost.
 
-Each pass claims due rows (``FOR UPDATE SKIP LOCKED``, so relays can run side by side)
-and enqueues their jobs *inside* the claiming transaction: if Redis refuses, the claim
+Each pass claims up to ``BATCH_SIZE`` due rows (``FOR UPDATE SKIP LOCKED``, so relays can
+run side by side) and enqueues them, one RQ job per group of rows of the same kind and
+shop, in one Redis pipeline *inside* the claiming transaction: if Redis refuses, the claim
 rolls back and the rows stay pending. Rows enqueued long ago and still not done are
 enqueued again unless Redis still holds their job. The loop wakes on ``NOTIFY outbox``
 and polls every ``relay_poll_seconds`` in case a notification was missed.
@@ -24,11 +25,11 @@ from checkout.reconcile import rebuild_mirrors
 from kassa.bootstrap import Container
 from outbox.metrics import RELAY_ERRORS, RELAY_LAG, RELAYED
 from repos.outbox import OutboxListener
-from workers.queue import enqueue_rows, job_id_for, live_job_ids, outbox_queue
+from workers.queue import enqueue_rows, live_rows, outbox_queue
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 """Waits after consecutive failed passes (Postgres or Redis down); short, so that a server
 coming back (and a Redis that lost its jobs) is noticed within seconds."""
@@ -48,7 +49,7 @@ class Relay:
         self.queue = outbox_queue(container.redis)
 
     def run_once(self) -> int:
-        """One pass: due rows, then stale ones. Returns how many jobs went to Redis."""
+        """One pass: due rows, then stale ones. Returns how many rows went to Redis."""
         self._recover_lost_redis()
         return self._relay_due() + self._requeue_stale()
 
@@ -79,8 +80,8 @@ class Relay:
             stale = uow.outbox.stale_enqueued(
                 self.settings.relay_requeue_after_seconds, self.batch_size
             )
-            alive = live_job_ids(self.queue, stale)
-            lost = [r for r in stale if job_id_for(r.dedupe_key) not in alive]
+            alive = live_rows(self.queue, stale)
+            lost = [r for r in stale if r.id not in alive]
             enqueue_rows(self.queue, lost, self.settings)
         if lost:
             RELAYED.labels("stale").inc(len(lost))
@@ -112,6 +113,8 @@ class Relay:
                 if relayed >= self.batch_size:
                     continue  # more may be due right now
                 listener = self._wait(listener, stop)
+                if self.settings.relay_linger_seconds:
+                    stop.wait(self.settings.relay_linger_seconds)  # let a burst share jobs
         finally:
             if listener is not None:
                 _close_quietly(listener)

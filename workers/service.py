@@ -85,13 +85,18 @@ class Periodic(threading.Thread):
 
 def run_worker(container: Container, *, burst: bool = False, periodic: bool = True) -> int:
     context.install(container)
+    settings = container.settings
+    if settings.db_pool_max < settings.worker_threads + 3:
+        log.warning(
+            "KASSA_DB_POOL_MAX is below KASSA_WORKER_THREADS + 3; effects will wait for connections",
+            extra={"db_pool_max": settings.db_pool_max, "worker_threads": settings.worker_threads},
+        )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     if periodic and not burst:
-        settings = container.settings
         reaper = functools.partial(reap_now, container.uow)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(

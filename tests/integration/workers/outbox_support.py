@@ -25,7 +25,7 @@ from rq import Worker
 from devstack.processes import Supervisor, free_port, wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
-from schemas.outbox import Message
+from schemas.outbox import Message, StockLine, StockMirrorDecrement
 from schemas.records import (
     CheckoutRecord,
     OrderRecord,
@@ -144,8 +144,12 @@ class Collect:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.refuse: set[str] = set()
+        """Recipients whose messages get a temporary failure (451), every time."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse & set(envelope.rcpt_tos):
+            return "451 Mailbox busy, try again later"
         self.messages.append(message_from_bytes(envelope.original_content))
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
@@ -160,6 +164,9 @@ class SmtpSink:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.handler.messages
+
+    def refuse(self, address: str) -> None:
+        self.handler.refuse.add(address)
 
     @classmethod
     def start(cls, port: int = 0) -> SmtpSink:
@@ -325,6 +332,13 @@ class Orders:
                 r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key
             )
         return row
+
+    def decrement(self, key: str, sku: str = "MUG-WHITE", qty: int = 1) -> int:
+        """A stock-mirror decrement row, as fulfilment queues one; returns its id."""
+        message = StockMirrorDecrement(
+            shop_id="demo", order_reference=key, lines=[StockLine(sku=sku, quantity=qty)]
+        )
+        return self.queue(message, key).id
 
     def row(self, row_id: int) -> OutboxRow:
         with self.container.uow() as uow:
