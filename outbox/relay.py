@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
+import redis
 
 from checkout.reconcile import rebuild_mirrors
 from kassa.bootstrap import Container
@@ -36,6 +37,9 @@ coming back (and a Redis that lost its jobs) is noticed within seconds."""
 
 EPOCH_KEY = "kassa:relay-epoch"
 """Present while Redis keeps its data; its absence means the jobs it held are gone."""
+
+MAX_LINGER_SECONDS = 0.1
+"""The longest the relay holds due rows back while RQ still has jobs waiting."""
 
 WAIT_SLICE_SECONDS = 0.5
 """The longest the loop blocks before looking at the stop event again."""
@@ -113,12 +117,28 @@ class Relay:
                 if relayed >= self.batch_size:
                     continue  # more may be due right now
                 listener = self._wait(listener, stop)
-                if self.settings.relay_linger_seconds:
-                    stop.wait(self.settings.relay_linger_seconds)  # let a burst share jobs
+                self._linger(stop)
         finally:
             if listener is not None:
                 _close_quietly(listener)
             log.info("relay stopped")
+
+    def _linger(self, stop: threading.Event) -> None:
+        """Wait ``relay_linger_seconds`` so that rows committed close together share a job;
+        and while jobs are still waiting in RQ (the workers are behind, so new rows would
+        only wait there too), keep waiting up to ``MAX_LINGER_SECONDS``: bigger groups cost
+        the workers less per row, which is what lets them catch up."""
+        step = self.settings.relay_linger_seconds
+        if not step:
+            return
+        waited = 0.0
+        try:
+            while not stop.wait(step):
+                waited += step
+                if waited >= MAX_LINGER_SECONDS or not self.container.redis.llen(self.queue.key):
+                    return
+        except redis.RedisError:
+            return  # the next pass meets the outage and backs off
 
     def _wait(
         self, listener: OutboxListener | None, stop: threading.Event
