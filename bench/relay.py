@@ -1,25 +1,37 @@
-"""Benchmark the outbox: relay throughput and commit-to-done lag.
+"""Benchmark the outbox: drain rate and commit-to-done lag, beside raw RQ and procrastinate.
 
-    .venv/bin/python bench/relay.py [--url URL] [--requests N] [--rate R] [--workers 1,2]
+    .venv/bin/python bench/relay.py [--url URL] [--requests N] [--rate R] [--per-tx K]
+        [--workers 1,2] [--references rq,procrastinate|none] [--procrastinate 1x1,1x4,2x4]
+        [--stripe-latency-ms MS]
 
 Rows are ``stock_mirror.decrement`` side effects (a Lua script on Redis per row), written
-with ``uow.outbox.add`` exactly as fulfilment writes them. For each worker count W
-(``kassa worker`` processes) two phases run:
+with the same INSERT as ``uow.outbox.add``. For each worker count W (``kassa worker``
+processes) two phases run:
 
-* backlog: N rows (default 1000) committed in one transaction, so that they all become
+* backlog: N rows (default 3000) committed in one transaction, so that they all become
   due at once; rows/s = N / (first enqueued_at .. last done_at) from the outbox table,
-  and the lag of each row is counted from the commit.
-* steady: rows committed one per transaction at R rows/s (default 50) for N/4 rows;
-  lag = done_at - created_at per row (created_at is the inserting transaction's start,
-  under a millisecond before its commit), split into relay (created -> enqueued) and
-  worker (enqueued -> done).
+  and the lag of each row is counted from the commit. The relay's own rate is
+  N / (first .. last enqueued_at).
+* steady: K rows per transaction (default 5, one order's effects) at R rows/s (default
+  500) for N/4 rows; lag = done_at - created_at per row (created_at is the inserting
+  transaction's start, under a millisecond before its commit), split into relay
+  (created -> enqueued) and worker (enqueued -> done).
 
 The relay runs throughout; each worker count starts with a warm-up of 20 rows (first
 imports, connections) that is not counted.
 
+Then, on the same Postgres and Redis, with Kassa's workers stopped (``bench/references.py``):
+raw RQ ``enqueue_many`` of trivial jobs, W raw RQ ``SimpleWorker`` processes draining
+them, and procrastinate (``pip install -e '.[bench]'``) with each PROCESSESxCONCURRENCY
+plan draining trivial jobs. The closing table gives Kassa / reference ratios from the run.
+
+``--stripe-latency-ms`` is passed to the emulator as ``STRIPE_EMULATOR_LATENCY_MS``
+(an emulator that does not know it ignores it); the rows here make no Stripe call.
+
 With ``--url`` the stack's own relay and workers do the work (W is whatever runs there;
 the decrements land on that stack's Redis stock mirror for MUG-WHITE, which
-``kassa reconcile`` repairs). Exits non-zero if a row ends dead or is not done in time.
+``kassa reconcile`` repairs) and no reference runs. Exits non-zero if a row ends dead or
+is not done in time.
 """
 
 from __future__ import annotations
@@ -32,8 +44,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import references
 from loadgen import machine_ticks, percentile, write_json
+from psycopg.types.json import Jsonb
 from rq import Worker
 from stack import SHOP, Stack, open_stack
 
@@ -115,17 +129,23 @@ def insert_steady(
     stack: Stack, prefix: str, n: int, run: str, rate: float, per_tx: int = 1
 ) -> float:
     """``per_tx`` rows per transaction (an order's worth of effects), paced at ``rate``
-    rows/s; returns the rate achieved."""
+    rows/s; returns the rate achieved. The rows of a transaction go in one pipelined
+    ``executemany`` (the same INSERT as ``OutboxRepository.add``), so that a busy machine
+    starves the load generator less."""
+    rows = [(SHOP, KIND, Jsonb(message(i, run)), f"{prefix}-{i}") for i in range(n)]
     started = time.perf_counter()
-    with stack.container() as c:
+    with psycopg.connect(stack.database_url) as conn:
         for first in range(0, n, per_tx):
             due = started + first / rate
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            with c.uow() as uow:
-                for i in range(first, min(n, first + per_tx)):
-                    uow.outbox.add(SHOP, KIND, message(i, run), f"{prefix}-{i}")
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO outbox (shop_id, kind, payload, dedupe_key)"
+                    " VALUES (%s, %s, %s, %s)",
+                    rows[first : first + per_tx],
+                )
     return n / (time.perf_counter() - started)
 
 
