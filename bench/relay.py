@@ -51,7 +51,7 @@ from psycopg.types.json import Jsonb
 from rq import Worker
 from stack import SHOP, Stack, open_stack
 
-from schemas.outbox import StockLine, StockMirrorDecrement
+from schemas.outbox import ExpireSession, StockLine, StockMirrorDecrement
 from workers.queue import QUEUE_NAME, outbox_queue
 
 KIND = "stock_mirror.decrement"
@@ -109,7 +109,16 @@ class Phase:
         }
 
 
-def message(i: int, run: str) -> dict[str, Any]:
+STRIPE_KIND = "stripe.expire_session"
+
+
+def message(i: int, run: str, kind: str = KIND) -> dict[str, Any]:
+    if kind == STRIPE_KIND:
+        # A session the emulator never issued: expire answers resource_missing, so does the
+        # retrieve that follows, and the row is done: two Stripe calls, no setup.
+        return ExpireSession(
+            shop_id=SHOP, checkout_id=uuid.uuid4(), session_id=f"cs_test_bench_{run}_{i}"
+        ).model_dump(mode="json")
     return StockMirrorDecrement(
         shop_id=SHOP,
         order_reference=f"B-{run}-{i}",
@@ -126,13 +135,13 @@ def insert_backlog(stack: Stack, phase: Phase, run: str) -> None:
 
 
 def insert_steady(
-    stack: Stack, prefix: str, n: int, run: str, rate: float, per_tx: int = 1
+    stack: Stack, prefix: str, n: int, run: str, rate: float, per_tx: int = 1, kind: str = KIND
 ) -> float:
     """``per_tx`` rows per transaction (an order's worth of effects), paced at ``rate``
     rows/s; returns the rate achieved. The rows of a transaction go in one pipelined
     ``executemany`` (the same INSERT as ``OutboxRepository.add``), so that a busy machine
     starves the load generator less."""
-    rows = [(SHOP, KIND, Jsonb(message(i, run)), f"{prefix}-{i}") for i in range(n)]
+    rows = [(SHOP, kind, Jsonb(message(i, run, kind)), f"{prefix}-{i}") for i in range(n)]
     started = time.perf_counter()
     with psycopg.connect(stack.database_url) as conn:
         for first in range(0, n, per_tx):
@@ -415,6 +424,16 @@ def main() -> int:
         default=None,
         help="STRIPE_EMULATOR_LATENCY_MS for the emulator (if it supports it)",
     )
+    parser.add_argument(
+        "--stripe-rows",
+        type=int,
+        default=450,
+        help=f"rows of {STRIPE_KIND} (two Stripe calls each) in the last phase; 0 skips it",
+    )
+    parser.add_argument("--stripe-rate", type=float, default=150.0, help="their rows per second")
+    parser.add_argument(
+        "--stripe-workers", type=int, default=0, help="workers for it (default: the most above)"
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", default=None)
@@ -467,6 +486,32 @@ def main() -> int:
                 print(
                     f"  steady {steady.offered_rate} rows/s, {label} worker(s):"
                     f" lag p50 {steady.lag_ms.get('p50')} ms, p99 {steady.lag_ms.get('p99')} ms",
+                    flush=True,
+                )
+            if stack.owned and args.stripe_rows > 0:
+                workers = args.stripe_workers or max(worker_counts)
+                while running < workers:
+                    start_worker(stack, running)
+                    running += 1
+                stripe = Phase(f"stripe-{run}-{workers}", str(workers), args.stripe_rows)
+                measure(
+                    stack,
+                    stripe,
+                    lambda s=stripe: setattr(
+                        s,
+                        "offered_rate",
+                        round(
+                            insert_steady(
+                                stack, s.name, s.rows, run, args.stripe_rate, 3, STRIPE_KIND
+                            ),
+                            1,
+                        ),
+                    ),
+                )
+                phases.append(stripe)
+                print(
+                    f"  {STRIPE_KIND} {stripe.offered_rate} rows/s, {workers} worker(s):"
+                    f" lag p50 {stripe.lag_ms.get('p50')} ms, p99 {stripe.lag_ms.get('p99')} ms",
                     flush=True,
                 )
             queue_left = 0
