@@ -315,7 +315,7 @@ def measure_rq(stack: Stack, worker_counts: list[int], n: int, run: str) -> list
         )
         out.append(
             Reference(
-                "RQ SimpleWorker, trivial job",
+                "RQ SimpleWorker drain",
                 str(workers),
                 n,
                 n,
@@ -420,9 +420,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--stripe-latency-ms",
-        type=float,
         default=None,
-        help="STRIPE_EMULATOR_LATENCY_MS for the emulator (if it supports it)",
+        help="STRIPE_EMULATOR_LATENCY_MS for the emulator, e.g. 250 or 200-300 (if it supports it)",
     )
     parser.add_argument(
         "--stripe-rows",
@@ -443,7 +442,7 @@ def main() -> int:
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     run = uuid.uuid4().hex[:8]
     if args.stripe_latency_ms is not None:
-        os.environ["STRIPE_EMULATOR_LATENCY_MS"] = str(args.stripe_latency_ms)
+        os.environ["STRIPE_EMULATOR_LATENCY_MS"] = args.stripe_latency_ms
     wanted = {r.strip() for r in args.references.split(",")}
     refs: list[Reference] = []
     phases: list[Phase] = []
