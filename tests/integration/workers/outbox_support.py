@@ -4,6 +4,7 @@ rows that goes through the repositories. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -146,10 +147,21 @@ class Collect:
         self.recipients: list[list[str]] = []
         self.refuse: set[str] = set()
         """Recipients whose messages get a temporary failure (451), every time."""
+        self.hold_until = 0
+        """Hold each message until this many are in flight at once (or ``hold_seconds``)."""
+        self.hold_seconds = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse & set(envelope.rcpt_tos):
             return "451 Mailbox busy, try again later"
+        self.in_flight += 1  # one event loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        deadline = time.monotonic() + self.hold_seconds
+        while self.in_flight < self.hold_until and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self.in_flight -= 1
         self.messages.append(message_from_bytes(envelope.original_content))
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
@@ -167,6 +179,15 @@ class SmtpSink:
 
     def refuse(self, address: str) -> None:
         self.handler.refuse.add(address)
+
+    def hold(self, until: int, seconds: float) -> None:
+        """Keep each message waiting until ``until`` are in flight together, at most
+        ``seconds``; ``max_in_flight`` then tells how many the sender had going at once."""
+        self.handler.hold_until, self.handler.hold_seconds = until, seconds
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.handler.max_in_flight
 
     @classmethod
     def start(cls, port: int = 0) -> SmtpSink:

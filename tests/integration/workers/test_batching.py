@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from integration.workers.outbox_support import (
+    DEADLINE,
     Orders,
     RelayThread,
     SmtpSink,
@@ -208,3 +209,70 @@ def test_redis_restarted_empty_mid_stream(
     finally:
         relay.stop()
         c.close()
+
+
+def emails_in_one_group(
+    container: Container, settings: Settings, orders: Orders, sink: SmtpSink, **update: int
+) -> tuple[Settings, list[int]]:
+    local = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": sink.port, **update})
+    container.settings = local
+    ids = []
+    for i in range(4):
+        order = orders.order(email=f"c{i}@example.com")
+        message = OrderConfirmationEmail(shop_id="demo", order_id=order.id)
+        ids.append(orders.queue(message, f"order-{order.id}-email").id)
+    return local, ids
+
+
+def test_io_rows_of_a_group_run_at_once(
+    container: Container,
+    settings: Settings,
+    orders: Orders,
+    relay_thread: Callable[[Container], RelayThread],
+    worker_process: Callable[..., WorkerProcess],
+    smtp_sink: Callable[..., SmtpSink],
+) -> None:
+    """Four emails of one shop in one job: the SMTP server holds each until all four are
+    in flight, which only a worker sending them side by side can satisfy."""
+    sink = smtp_sink()
+    sink.hold(until=4, seconds=DEADLINE)
+    local, ids = emails_in_one_group(
+        container, settings, orders, sink, worker_threads=8, worker_shop_concurrency=4
+    )
+    worker = worker_process(local)
+    relay_thread(container)
+    wait_for(
+        lambda: set(orders.states(ids).values()) == {"done"},
+        timeout=3 * DEADLINE,
+        what="the four emails",
+        context=worker.log_tail,
+    )
+    assert sink.max_in_flight == 4
+    assert len(sink.messages) == 4
+
+
+def test_one_shop_never_has_more_than_its_bound_in_flight(
+    container: Container,
+    settings: Settings,
+    orders: Orders,
+    relay_thread: Callable[[Container], RelayThread],
+    worker_process: Callable[..., WorkerProcess],
+    smtp_sink: Callable[..., SmtpSink],
+) -> None:
+    """With ``worker_shop_concurrency`` 2, eight threads still send a shop's four emails
+    two at a time: the server, waiting for a third (in vain, 2 s), sees at most two."""
+    sink = smtp_sink()
+    sink.hold(until=3, seconds=2.0)
+    local, ids = emails_in_one_group(
+        container, settings, orders, sink, worker_threads=8, worker_shop_concurrency=2
+    )
+    worker = worker_process(local)
+    relay_thread(container)
+    wait_for(
+        lambda: set(orders.states(ids).values()) == {"done"},
+        timeout=3 * DEADLINE,
+        what="the four emails",
+        context=worker.log_tail,
+    )
+    assert sink.max_in_flight == 2
+    assert len(sink.messages) == 4
