@@ -25,8 +25,11 @@ raw RQ ``enqueue_many`` of trivial jobs, W raw RQ ``SimpleWorker`` processes dra
 them, and procrastinate (``pip install -e '.[bench]'``) with each PROCESSESxCONCURRENCY
 plan draining trivial jobs. The closing table gives Kassa / reference ratios from the run.
 
-``--stripe-latency-ms`` is passed to the emulator as ``STRIPE_EMULATOR_LATENCY_MS``
-(an emulator that does not know it ignores it); the rows here make no Stripe call.
+Last, a stripe phase (with the most workers, or ``--stripe-workers``): ``--stripe-rows``
+``stripe.expire_session`` rows for sessions the emulator never issued (two Stripe calls
+each, no setup), 3 per transaction at ``--stripe-rate`` rows/s, through the worker's
+thread pool. ``--stripe-latency-ms`` (``250`` or ``200-300``) is passed to the emulator as
+``STRIPE_EMULATOR_LATENCY_MS``.
 
 With ``--url`` the stack's own relay and workers do the work (W is whatever runs there;
 the decrements land on that stack's Redis stock mirror for MUG-WHITE, which
