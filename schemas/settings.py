@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")
     db_pool_timeout: float = Field(default=5.0, gt=0, alias="KASSA_DB_POOL_TIMEOUT")
     db_pool_max: int = Field(default=16, ge=1, alias="KASSA_DB_POOL_MAX")
-    """A worker needs ``worker_threads`` connections for its effects plus the job's own,
-    the reaper's and the reconciler's."""
+    """A worker needs ``worker_threads`` connections for its effects plus four (the job's
+    own, the reaper's, the reconciler's and retention's)."""
     cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
     smtp_host: str = Field(default="127.0.0.1", alias="KASSA_SMTP_HOST")
     smtp_port: int = Field(default=0, ge=0, alias="KASSA_SMTP_PORT")

@@ -17,12 +17,12 @@ from integration.workers.outbox_support import (
     WorkerProcess,
     wait_for,
 )
+from kassa.runtime import EmbeddedRedis
 from rq import Queue
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from kassa.bootstrap import Container, bootstrap
-from kassa.runtime import EmbeddedRedis
 from outbox.relay import EPOCH_KEY, Relay
 from schemas.outbox import OrderConfirmationEmail
 from schemas.settings import Settings
