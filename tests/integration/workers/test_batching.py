@@ -15,13 +15,13 @@ from integration.workers.outbox_support import (
     RelayThread,
     SmtpSink,
     WorkerProcess,
-    wait_for,
 )
-from kassa.runtime import EmbeddedRedis
 from rq import Queue
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from devstack.processes import wait_for
+from devstack.services import EmbeddedRedis
 from kassa.bootstrap import Container, bootstrap
 from outbox.relay import EPOCH_KEY, Relay
 from schemas.outbox import OrderConfirmationEmail
