@@ -1,45 +1,65 @@
-"""Benchmark the outbox: relay throughput and commit-to-done lag.
+"""Benchmark the outbox: drain rate and commit-to-done lag, beside raw RQ and procrastinate.
 
-    .venv/bin/python bench/relay.py [--url URL] [--requests N] [--rate R] [--workers 1,2]
+    .venv/bin/python bench/relay.py [--url URL] [--requests N] [--rate R] [--per-tx K]
+        [--workers 1,2] [--references rq,procrastinate|none] [--procrastinate 1x1,1x4,2x4]
+        [--stripe-latency-ms MS]
 
 Rows are ``stock_mirror.decrement`` side effects (a Lua script on Redis per row), written
-with ``uow.outbox.add`` exactly as fulfilment writes them. For each worker count W
-(``kassa worker`` processes) two phases run:
+with the same INSERT as ``uow.outbox.add``. For each worker count W (``kassa worker``
+processes) two phases run:
 
-* backlog: N rows (default 1000) committed in one transaction, so that they all become
+* backlog: N rows (default 3000) committed in one transaction, so that they all become
   due at once; rows/s = N / (first enqueued_at .. last done_at) from the outbox table,
-  and the lag of each row is counted from the commit.
-* steady: rows committed one per transaction at R rows/s (default 50) for N/4 rows;
-  lag = done_at - created_at per row (created_at is the inserting transaction's start,
-  under a millisecond before its commit), split into relay (created -> enqueued) and
-  worker (enqueued -> done).
+  and the lag of each row is counted from the commit. The relay's own rate is
+  N / (first .. last enqueued_at).
+* steady: K rows per transaction (default 5, one order's effects) at R rows/s (default
+  500) for N/4 rows; lag = done_at - created_at per row (created_at is the inserting
+  transaction's start, under a millisecond before its commit), split into relay
+  (created -> enqueued) and worker (enqueued -> done).
 
 The relay runs throughout; each worker count starts with a warm-up of 20 rows (first
 imports, connections) that is not counted.
 
+Then, on the same Postgres and Redis, with Kassa's workers stopped (``bench/references.py``):
+raw RQ ``enqueue_many`` of trivial jobs, W raw RQ ``SimpleWorker`` processes draining
+them, and procrastinate (``pip install -e '.[bench]'``) with each PROCESSESxCONCURRENCY
+plan draining trivial jobs. The closing table gives Kassa / reference ratios from the run.
+
+Last, a stripe phase (with the most workers, or ``--stripe-workers``): ``--stripe-rows``
+``stripe.expire_session`` rows for sessions the emulator never issued (two Stripe calls
+each, no setup), 3 per transaction at ``--stripe-rate`` rows/s, through the worker's
+thread pool. ``--stripe-latency-ms`` (``250`` or ``200-300``) is passed to the emulator as
+``STRIPE_EMULATOR_LATENCY_MS``.
+
 With ``--url`` the stack's own relay and workers do the work (W is whatever runs there;
 the decrements land on that stack's Redis stock mirror for MUG-WHITE, which
-``kassa reconcile`` repairs). Exits non-zero if a row ends dead or is not done in time.
+``kassa reconcile`` repairs) and no reference runs. Exits non-zero if a row ends dead or
+is not done in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+import references
 from loadgen import machine_ticks, percentile, write_json
+from psycopg.types.json import Jsonb
 from rq import Worker
 from stack import SHOP, Stack, open_stack
 
-from schemas.outbox import StockLine, StockMirrorDecrement
+from schemas.outbox import ExpireSession, StockLine, StockMirrorDecrement
 from workers.queue import QUEUE_NAME, outbox_queue
 
 KIND = "stock_mirror.decrement"
 PHASE_TIME_LIMIT = 60.0
+REFERENCE_TIME_LIMIT = 300.0
 
 
 @dataclass
@@ -51,6 +71,7 @@ class Phase:
     dead: int = 0
     wall_seconds: float = 0.0
     window_seconds: float = 0.0
+    enqueue_window_seconds: float = 0.0
     lag_ms: dict[str, float] = field(default_factory=dict)
     relay_ms: dict[str, float] = field(default_factory=dict)
     worker_ms: dict[str, float] = field(default_factory=dict)
@@ -65,6 +86,11 @@ class Phase:
     def rows_per_second(self) -> float:
         return self.done / self.window_seconds if self.window_seconds else 0.0
 
+    @property
+    def relayed_per_second(self) -> float:
+        """How fast the relay claimed and enqueued the phase's rows."""
+        return self.rows / self.enqueue_window_seconds if self.enqueue_window_seconds else 0.0
+
     def summary(self) -> dict[str, Any]:
         return {
             "phase": self.name,
@@ -74,6 +100,7 @@ class Phase:
             "dead": self.dead,
             "rows_per_second": round(self.rows_per_second, 1),
             "window_seconds": round(self.window_seconds, 3),
+            "relayed_per_second": round(self.relayed_per_second, 1),
             "wall_seconds": round(self.wall_seconds, 3),
             "offered_rate": self.offered_rate,
             "lag_ms": self.lag_ms,
@@ -85,7 +112,16 @@ class Phase:
         }
 
 
-def message(i: int, run: str) -> dict[str, Any]:
+STRIPE_KIND = "stripe.expire_session"
+
+
+def message(i: int, run: str, kind: str = KIND) -> dict[str, Any]:
+    if kind == STRIPE_KIND:
+        # A session the emulator never issued: expire answers resource_missing, so does the
+        # retrieve that follows, and the row is done: two Stripe calls, no setup.
+        return ExpireSession(
+            shop_id=SHOP, checkout_id=uuid.uuid4(), session_id=f"cs_test_bench_{run}_{i}"
+        ).model_dump(mode="json")
     return StockMirrorDecrement(
         shop_id=SHOP,
         order_reference=f"B-{run}-{i}",
@@ -101,17 +137,27 @@ def insert_backlog(stack: Stack, phase: Phase, run: str) -> None:
         phase.committed_at = time.time()  # same host, same clock as Postgres
 
 
-def insert_steady(stack: Stack, prefix: str, n: int, run: str, rate: float) -> float:
-    """One row per transaction, paced at ``rate`` rows/s; returns the rate achieved."""
+def insert_steady(
+    stack: Stack, prefix: str, n: int, run: str, rate: float, per_tx: int = 1, kind: str = KIND
+) -> float:
+    """``per_tx`` rows per transaction (an order's worth of effects), paced at ``rate``
+    rows/s; returns the rate achieved. The rows of a transaction go in one pipelined
+    ``executemany`` (the same INSERT as ``OutboxRepository.add``), so that a busy machine
+    starves the load generator less."""
+    rows = [(SHOP, kind, Jsonb(message(i, run, kind)), f"{prefix}-{i}") for i in range(n)]
     started = time.perf_counter()
-    with stack.container() as c:
-        for i in range(n):
-            due = started + i / rate
+    with psycopg.connect(stack.database_url) as conn:
+        for first in range(0, n, per_tx):
+            due = started + first / rate
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            with c.uow() as uow:
-                uow.outbox.add(SHOP, KIND, message(i, run), f"{prefix}-{i}")
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO outbox (shop_id, kind, payload, dedupe_key)"
+                    " VALUES (%s, %s, %s, %s)",
+                    rows[first : first + per_tx],
+                )
     return n / (time.perf_counter() - started)
 
 
@@ -162,6 +208,7 @@ def timings(stack: Stack, phase: Phase) -> None:
     phase.relay_ms = dist([r["enq"] - max(r["created"], start) for r in rows])
     phase.worker_ms = dist([r["fin"] - r["enq"] for r in rows])
     phase.window_seconds = max(r["fin"] for r in rows) - min(r["enq"] for r in rows)
+    phase.enqueue_window_seconds = max(r["enq"] for r in rows) - min(r["enq"] for r in rows)
 
 
 def registered_workers(stack: Stack) -> int:
@@ -234,13 +281,161 @@ def print_phases(title: str, phases: list[Phase]) -> None:
             )
 
 
+@dataclass
+class Reference:
+    name: str
+    workers: str
+    rows: int
+    done: int
+    rows_per_second: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "reference": self.name,
+            "workers": self.workers,
+            "rows": self.rows,
+            "done": self.done,
+            "rows_per_second": round(self.rows_per_second, 1),
+        }
+
+
+def measure_rq(stack: Stack, worker_counts: list[int], n: int, run: str) -> list[Reference]:
+    """Raw RQ on the stack's Redis: ``enqueue_many`` speed, then W ``SimpleWorker``
+    processes draining n trivial jobs (first enqueued .. last finished)."""
+    queue = references.rq_queue(stack.redis_url)
+    ids, enqueue_rate = references.rq_enqueue(queue, n, f"{run}-enqueue-only")
+    queue.empty()
+    out = [Reference("RQ enqueue_many", "-", n, n, enqueue_rate)]
+    running = 0
+    for workers in worker_counts:
+        while running < workers:
+            stack.spawn(f"rqref-{running}", "bench.references", "rq-worker", stack.redis_url)
+            running += 1
+        references.wait(lambda w=workers: references.rq_workers_ready(queue) >= w, 30, "RQ workers")
+        ids, _ = references.rq_enqueue(queue, n, f"{run}-{workers}")
+        references.wait(
+            lambda i=ids: references.rq_finished(queue, i) == n, REFERENCE_TIME_LIMIT, "RQ"
+        )
+        out.append(
+            Reference(
+                "RQ SimpleWorker drain",
+                str(workers),
+                n,
+                n,
+                n / references.rq_window(queue, ids),
+            )
+        )
+        print(f"  raw RQ, {workers} worker(s): {out[-1].rows_per_second:.1f} jobs/s", flush=True)
+    for i in range(running):
+        stack.stop_process(f"rqref-{i}")
+    return out
+
+
+def measure_procrastinate(stack: Stack, plans: list[tuple[int, int]], n: int) -> list[Reference]:
+    """procrastinate on the stack's Postgres: P worker processes of concurrency C each
+    draining n trivial jobs (first deferred .. last succeeded)."""
+    if not references.procrastinate_available():
+        print("  procrastinate is not installed (pip install -e '.[bench]'); skipped", flush=True)
+        return []
+    references.procrastinate_prepare(stack.database_url)
+    out = []
+    first = 0
+    for procs, concurrency in plans:
+        names = [f"procref-{procs}x{concurrency}-{i}" for i in range(procs)]
+        for name in names:
+            stack.spawn(
+                name,
+                "bench.references",
+                "procrastinate-worker",
+                stack.database_url,
+                str(concurrency),
+            )
+        warm = first  # one job per process to see them all running
+        references.procrastinate_defer(stack.database_url, warm, procs)
+        references.wait(
+            lambda w=warm, p=procs: references.procrastinate_counts(stack.database_url, w)[0] >= p,
+            60,
+            "procrastinate workers",
+        )
+        first = warm + procs
+        references.procrastinate_defer(stack.database_url, first, n)
+        references.wait(
+            lambda f=first: references.procrastinate_counts(stack.database_url, f)[0] >= n,
+            REFERENCE_TIME_LIMIT,
+            "procrastinate",
+        )
+        done, window = references.procrastinate_counts(stack.database_url, first)
+        label = f"{procs}x{concurrency}"
+        out.append(Reference("procrastinate drain", label, n, done, done / window))
+        print(f"  procrastinate, {label}: {out[-1].rows_per_second:.1f} jobs/s", flush=True)
+        for name in names:
+            stack.stop_process(name)
+        first += n
+    return out
+
+
+def print_comparison(phases: list[Phase], refs: list[Reference]) -> None:
+    """Kassa beside each reference, with the ratio to its counterpart: the relay against
+    raw ``enqueue_many``, a drain against raw RQ with as many workers, and Kassa's best
+    drain against procrastinate's best."""
+    backlog = {p.workers: p for p in phases if p.name.startswith("backlog")}
+    if not backlog or not refs:
+        return
+    best = max(p.rows_per_second for p in backlog.values())
+    relayed = max(p.relayed_per_second for p in backlog.values())
+    best_peer = max((r.rows_per_second for r in refs if "procrastinate" in r.name), default=0.0)
+    print(
+        "\nside by side, same run (rows/s; Kassa's rows carry a real effect, the references none)"
+    )
+    print(f"{'what':<34} {'workers':>8} {'rows/s':>9} {'Kassa':>9} {'Kassa / it':>10}")
+    for r in refs:
+        if r.name.startswith("RQ enqueue"):
+            kassa = relayed
+        elif r.name.startswith("RQ"):
+            kassa = backlog[r.workers].rows_per_second if r.workers in backlog else 0.0
+        else:
+            kassa = best if r.rows_per_second == best_peer else 0.0
+        ratio = f"{kassa / r.rows_per_second:>10.2f}" if kassa and r.rows_per_second else ""
+        shown = f"{kassa:>9.1f}" if kassa else f"{'':>9}"
+        print(f"{r.name:<34} {r.workers:>8} {r.rows_per_second:>9.1f} {shown} {ratio}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", default=None, help="use this running Kassa's relay and workers")
-    parser.add_argument("--requests", type=int, default=1000, help="backlog rows per phase")
-    parser.add_argument("--rate", type=float, default=50.0, help="steady rows per second")
+    parser.add_argument("--requests", type=int, default=3000, help="backlog rows per phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="steady rows per second")
+    parser.add_argument(
+        "--per-tx", type=int, default=5, help="steady rows per transaction (one order's effects)"
+    )
+    parser.add_argument(
+        "--references",
+        default="rq,procrastinate",
+        help="same-run references to measure: rq, procrastinate, or none",
+    )
+    parser.add_argument("--reference-jobs", type=int, default=1000, help="jobs per reference drain")
+    parser.add_argument(
+        "--procrastinate",
+        default="1x1,1x4,1x8,2x4",
+        help="procrastinate plans, PROCESSESxCONCURRENCY, comma separated",
+    )
+    parser.add_argument(
+        "--stripe-latency-ms",
+        default=None,
+        help="STRIPE_EMULATOR_LATENCY_MS for the emulator, e.g. 250 or 200-300 (if it supports it)",
+    )
+    parser.add_argument(
+        "--stripe-rows",
+        type=int,
+        default=450,
+        help=f"rows of {STRIPE_KIND} (two Stripe calls each) in the last phase; 0 skips it",
+    )
+    parser.add_argument("--stripe-rate", type=float, default=150.0, help="their rows per second")
+    parser.add_argument(
+        "--stripe-workers", type=int, default=0, help="workers for it (default: the most above)"
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", default=None)
@@ -249,6 +444,10 @@ def main() -> int:
     steady_n = max(10, n // 4)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     run = uuid.uuid4().hex[:8]
+    if args.stripe_latency_ms is not None:
+        os.environ["STRIPE_EMULATOR_LATENCY_MS"] = args.stripe_latency_ms
+    wanted = {r.strip() for r in args.references.split(",")}
+    refs: list[Reference] = []
     phases: list[Phase] = []
     started = time.monotonic()
     try:
@@ -279,7 +478,10 @@ def main() -> int:
                     lambda s=steady: setattr(
                         s,
                         "offered_rate",
-                        round(insert_steady(stack, s.name, steady_n, run, args.rate), 1),
+                        round(
+                            insert_steady(stack, s.name, steady_n, run, args.rate, args.per_tx),
+                            1,
+                        ),
                     ),
                 )
                 phases.append(steady)
@@ -288,9 +490,43 @@ def main() -> int:
                     f" lag p50 {steady.lag_ms.get('p50')} ms, p99 {steady.lag_ms.get('p99')} ms",
                     flush=True,
                 )
+            if stack.owned and args.stripe_rows > 0:
+                workers = args.stripe_workers or max(worker_counts)
+                while running < workers:
+                    start_worker(stack, running)
+                    running += 1
+                stripe = Phase(f"stripe-{run}-{workers}", str(workers), args.stripe_rows)
+                measure(
+                    stack,
+                    stripe,
+                    lambda s=stripe: setattr(
+                        s,
+                        "offered_rate",
+                        round(
+                            insert_steady(
+                                stack, s.name, s.rows, run, args.stripe_rate, 3, STRIPE_KIND
+                            ),
+                            1,
+                        ),
+                    ),
+                )
+                phases.append(stripe)
+                print(
+                    f"  {STRIPE_KIND} {stripe.offered_rate} rows/s, {workers} worker(s):"
+                    f" lag p50 {stripe.lag_ms.get('p50')} ms, p99 {stripe.lag_ms.get('p99')} ms",
+                    flush=True,
+                )
             queue_left = 0
             with stack.container() as c:
                 queue_left = len(outbox_queue(c.redis))
+            if stack.owned:
+                for i in range(running):
+                    stack.stop_process(f"worker-{i}")
+                if "rq" in wanted:
+                    refs += measure_rq(stack, worker_counts, args.reference_jobs, run)
+                if "procrastinate" in wanted:
+                    plans = [tuple(map(int, p.split("x"))) for p in args.procrastinate.split(",")]
+                    refs += measure_procrastinate(stack, plans, args.reference_jobs)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)
         return 130
@@ -300,7 +536,16 @@ def main() -> int:
         phases,
     )
     print(f"jobs left in the RQ queue {QUEUE_NAME!r}: {queue_left}")
-    write_json(args.json, {"bench": "relay", "rows": n, "phases": [p.summary() for p in phases]})
+    print_comparison(phases, refs)
+    write_json(
+        args.json,
+        {
+            "bench": "relay",
+            "rows": n,
+            "phases": [p.summary() for p in phases],
+            "references": [r.summary() for r in refs],
+        },
+    )
     bad = [p for p in phases if p.done != p.rows]
     if bad:
         for p in bad:

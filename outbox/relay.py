@@ -1,7 +1,8 @@
 """``kassa relay``: move due outbox rows into RQ, and re-enqueue rows Redis may have lost.
 
-Each pass claims due rows (``FOR UPDATE SKIP LOCKED``, so relays can run side by side)
-and enqueues their jobs *inside* the claiming transaction: if Redis refuses, the claim
+Each pass claims up to ``BATCH_SIZE`` due rows (``FOR UPDATE SKIP LOCKED``, so relays can
+run side by side) and enqueues them, one RQ job per group of rows of the same kind and
+shop, in one Redis pipeline *inside* the claiming transaction: if Redis refuses, the claim
 rolls back and the rows stay pending. Rows enqueued long ago and still not done are
 enqueued again unless Redis still holds their job. The loop wakes on ``NOTIFY outbox``
 and polls every ``relay_poll_seconds`` in case a notification was missed.
@@ -19,22 +20,26 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
+import redis
 
 from checkout.reconcile import rebuild_mirrors
 from kassa.bootstrap import Container
 from outbox.metrics import RELAY_ERRORS, RELAY_LAG, RELAYED
 from repos.outbox import OutboxListener
-from workers.queue import enqueue_rows, job_id_for, live_job_ids, outbox_queue
+from workers.queue import enqueue_rows, live_rows, outbox_queue
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 """Waits after consecutive failed passes (Postgres or Redis down); short, so that a server
 coming back (and a Redis that lost its jobs) is noticed within seconds."""
 
 EPOCH_KEY = "kassa:relay-epoch"
 """Present while Redis keeps its data; its absence means the jobs it held are gone."""
+
+MAX_LINGER_SECONDS = 0.1
+"""The longest the relay holds due rows back while RQ still has jobs waiting."""
 
 WAIT_SLICE_SECONDS = 0.5
 """The longest the loop blocks before looking at the stop event again."""
@@ -48,7 +53,7 @@ class Relay:
         self.queue = outbox_queue(container.redis)
 
     def run_once(self) -> int:
-        """One pass: due rows, then stale ones. Returns how many jobs went to Redis."""
+        """One pass: due rows, then stale ones. Returns how many rows went to Redis."""
         self._recover_lost_redis()
         return self._relay_due() + self._requeue_stale()
 
@@ -79,8 +84,8 @@ class Relay:
             stale = uow.outbox.stale_enqueued(
                 self.settings.relay_requeue_after_seconds, self.batch_size
             )
-            alive = live_job_ids(self.queue, stale)
-            lost = [r for r in stale if job_id_for(r.dedupe_key) not in alive]
+            alive = live_rows(self.queue, stale)
+            lost = [r for r in stale if r.id not in alive]
             enqueue_rows(self.queue, lost, self.settings)
         if lost:
             RELAYED.labels("stale").inc(len(lost))
@@ -112,10 +117,28 @@ class Relay:
                 if relayed >= self.batch_size:
                     continue  # more may be due right now
                 listener = self._wait(listener, stop)
+                self._linger(stop)
         finally:
             if listener is not None:
                 _close_quietly(listener)
             log.info("relay stopped")
+
+    def _linger(self, stop: threading.Event) -> None:
+        """Wait ``relay_linger_seconds`` so that rows committed close together share a job;
+        and while jobs are still waiting in RQ (the workers are behind, so new rows would
+        only wait there too), keep waiting up to ``MAX_LINGER_SECONDS``: bigger groups cost
+        the workers less per row, which is what lets them catch up."""
+        step = self.settings.relay_linger_seconds
+        if not step:
+            return
+        waited = 0.0
+        try:
+            while not stop.wait(step):
+                waited += step
+                if waited >= MAX_LINGER_SECONDS or not self.container.redis.llen(self.queue.key):
+                    return
+        except redis.RedisError:
+            return  # the next pass meets the outage and backs off
 
     def _wait(
         self, listener: OutboxListener | None, stop: threading.Event

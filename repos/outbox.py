@@ -92,15 +92,28 @@ class OutboxRepository(Repository):
     def lock(self, row_id: int) -> OutboxRow | None:
         return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s FOR UPDATE", (row_id,))
 
+    def lock_of_kinds(self, row_ids: list[int], kinds: list[str]) -> list[OutboxRow]:
+        """Lock those of the rows that are of one of ``kinds``, in id order (so two jobs
+        holding overlapping groups never deadlock); the others are not touched."""
+        return self._all(
+            OutboxRow,
+            "SELECT * FROM outbox WHERE id = ANY(%s) AND kind = ANY(%s) ORDER BY id FOR UPDATE",
+            (row_ids, kinds),
+        )
+
     def get(self, row_id: int) -> OutboxRow | None:
         return self._one(OutboxRow, "SELECT * FROM outbox WHERE id = %s", (row_id,))
 
     def mark_done(self, row_id: int) -> None:
-        self.conn.execute(
-            "UPDATE outbox SET state = 'done', done_at = now(), attempts = attempts + 1,"
-            " last_error = NULL WHERE id = %s",
-            (row_id,),
-        )
+        self.mark_many_done([row_id])
+
+    def mark_many_done(self, row_ids: list[int]) -> None:
+        if row_ids:
+            self.conn.execute(
+                "UPDATE outbox SET state = 'done', done_at = now(), attempts = attempts + 1,"
+                " last_error = NULL WHERE id = ANY(%s)",
+                (row_ids,),
+            )
 
     def record_failure(self, row_id: int, error: str, *, dead: bool) -> None:
         """Count a failed attempt; the row stays enqueued (RQ retries it) or becomes dead."""

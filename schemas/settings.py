@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     trusted_proxy_count: int = Field(default=0, ge=0, alias="KASSA_TRUSTED_PROXY_COUNT")
     log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")
     db_pool_timeout: float = Field(default=5.0, gt=0, alias="KASSA_DB_POOL_TIMEOUT")
-    db_pool_max: int = Field(default=10, ge=1, alias="KASSA_DB_POOL_MAX")
+    db_pool_max: int = Field(default=16, ge=1, alias="KASSA_DB_POOL_MAX")
+    """A worker needs ``worker_threads`` connections for its effects plus four (the job's
+    own, the reaper's, the reconciler's and retention's)."""
     cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
     smtp_host: str = Field(default="127.0.0.1", alias="KASSA_SMTP_HOST")
     smtp_port: int = Field(default=0, ge=0, alias="KASSA_SMTP_PORT")
@@ -43,6 +45,16 @@ class Settings(BaseSettings):
     relay_requeue_after_seconds: int = Field(
         default=120, ge=1, alias="KASSA_RELAY_REQUEUE_AFTER_SECONDS"
     )
+    relay_linger_seconds: float = Field(default=0.01, ge=0, alias="KASSA_RELAY_LINGER_SECONDS")
+    """After a NOTIFY the relay waits this long before claiming, so that rows committed
+    close together share one RQ job instead of paying RQ's per-job cost each."""
+    outbox_group_size: int = Field(default=50, ge=1, alias="KASSA_OUTBOX_GROUP_SIZE")
+    """Rows per RQ job for the kinds that only touch Redis (one transaction per job)."""
+    worker_threads: int = Field(default=8, ge=1, alias="KASSA_WORKER_THREADS")
+    """Threads a worker process performs I/O-bound effects with (Stripe, SMTP); also the
+    most rows of such a kind in one RQ job."""
+    worker_shop_concurrency: int = Field(default=4, ge=1, alias="KASSA_WORKER_SHOP_CONCURRENCY")
+    """At most this many effects of one shop run at once in a worker process."""
     job_max_attempts: int = Field(default=5, ge=1, alias="KASSA_JOB_MAX_ATTEMPTS")
     job_retry_base_seconds: float = Field(default=2.0, gt=0, alias="KASSA_JOB_RETRY_BASE_SECONDS")
     reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")

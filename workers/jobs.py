@@ -1,15 +1,30 @@
-"""The RQ job: perform one outbox row's side effect and mark the row done.
+"""The RQ job: perform a group of outbox rows' side effects and mark each row done.
 
 Exactly-once comes from Postgres, not from RQ (which runs a duplicated job id twice):
-the job locks its row, returns at once if the row is already done or dead, runs the
-handler (idempotent by the row's dedupe key), and marks the row done in the same
-transaction. A duplicate job waits on the lock and then finds the row done.
+every row is locked, skipped if it is already done or dead, its effect (idempotent by the
+row's dedupe key) applied, and the row marked done in the transaction that held the lock.
+A duplicate job waits on the lock and then finds the row done.
+
+A group holds rows of one kind and one shop (``workers.queue.group_rows``):
+
+* Redis-only kinds (``REDIS_ONLY_KINDS``): one transaction locks the whole group, applies
+  each effect and marks the ones that succeeded done in one statement. A row whose effect
+  failed is then run again alone, by the per-row path below, which counts its attempt.
+* Every other kind (Stripe, SMTP): each row in its own transaction (``perform_row``), on
+  the process's thread pool, at most ``worker_shop_concurrency`` rows of a shop at once.
+
+A row that should be tried again makes the job raise ``RetryLater`` after all the others
+are finished; RQ's retry runs the group again, and the rows already done are skipped.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import backoff
@@ -19,6 +34,7 @@ from checkout.ports import Services
 from workers import context, handlers
 from workers.failures import PermanentJobError, RetryLater, error_code, is_permanent
 from workers.metrics import JOB_OUTCOMES, JOB_SECONDS
+from workers.queue import REDIS_ONLY_KINDS, forget_rows
 from workers.retry import IN_PROCESS_FACTOR_SECONDS, IN_PROCESS_MAX_SECONDS, IN_PROCESS_TRIES
 
 log = logging.getLogger(__name__)
@@ -27,9 +43,115 @@ Outcome = Literal["done", "skipped", "dead"]
 UNKNOWN_KIND = "unknown"
 
 
-def run_outbox_row(row_id: int) -> str:
-    """Entry point named in every outbox job (``workers.jobs.run_outbox_row``)."""
-    return perform_row(context.container(), row_id)
+def run_outbox_rows(row_ids: list[int], shop_id: str | None = None) -> dict[int, Outcome]:
+    """Entry point named in every outbox job (``workers.jobs.run_outbox_rows``). ``shop_id``
+    only picks the concurrency bound; each row's own shop is what its effect uses."""
+    container = context.container()
+    outcomes, retry = perform_group(container, row_ids, shop_id or "")
+    forget_rows(container.redis, list(outcomes))
+    if retry is not None:
+        raise RetryLater(retry)
+    return outcomes
+
+
+def perform_group(
+    services: Services, row_ids: Sequence[int], shop_id: str
+) -> tuple[dict[int, Outcome], str | None]:
+    """Run each row's effect once. Returns the outcome of each finished row, and the error
+    code of a row that should be tried again (RQ runs the group again), if any."""
+    outcomes, rest = _apply_redis_only(services, list(row_ids))
+    retry: str | None = None
+    for row_id, result in _each_row(services, rest, shop_id).items():
+        if isinstance(result, RetryLater):
+            retry = retry or result.code
+        else:
+            outcomes[row_id] = result
+    return outcomes, retry
+
+
+def _apply_redis_only(
+    services: Services, row_ids: list[int]
+) -> tuple[dict[int, Outcome], list[int]]:
+    """The Redis-only rows of the group in one transaction. Returns their outcomes and the
+    ids left for the per-row path: rows of other kinds, and rows whose effect failed."""
+    started = time.monotonic()
+    outcomes: dict[int, Outcome] = {}
+    failed: list[int] = []
+    try:
+        with services.uow() as uow:
+            rows = uow.outbox.lock_of_kinds(row_ids, sorted(REDIS_ONLY_KINDS))
+            shops = {sid: uow.shops.get(sid) for sid in {r.shop_id for r in rows}}
+            applied = []
+            for row in rows:
+                shop = shops[row.shop_id]
+                if row.state in ("done", "dead"):
+                    outcomes[row.id] = "skipped"
+                    JOB_OUTCOMES.labels(row.kind, "skipped").inc()
+                    continue
+                try:
+                    if shop is None:
+                        raise PermanentJobError("shop_not_found")
+                    effect = handlers.Effect(services, uow, shop, row.dedupe_key)
+                    handlers.perform(effect, row.kind, row.payload)
+                except Exception:  # the per-row path runs it again and counts the attempt
+                    failed.append(row.id)
+                else:
+                    applied.append(row)
+            uow.outbox.mark_many_done([r.id for r in applied])
+    except Exception as exc:  # the transaction is gone: every row goes the per-row way
+        log.warning("group transaction failed", extra={"error": error_code(exc)})
+        return {}, row_ids
+    for row in applied:
+        outcomes[row.id] = "done"
+        JOB_OUTCOMES.labels(row.kind, "done").inc()
+    if applied:
+        JOB_SECONDS.labels(applied[0].kind).observe(time.monotonic() - started)
+        log.info(
+            "outbox rows done",
+            extra={"outbox_ids": [r.id for r in applied], "kind": applied[0].kind},
+        )
+    return outcomes, [i for i in row_ids if i not in outcomes]
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_shop_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """The process's pool for I/O-bound effects, built on first use (again after a fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(threads, thread_name_prefix="kassa-effect"))
+            _shop_slots.clear()
+        return _pool[1]
+
+
+def _slots(shop_id: str, bound: int) -> threading.BoundedSemaphore:
+    with _pool_lock:
+        return _shop_slots.setdefault(shop_id, threading.BoundedSemaphore(bound))
+
+
+def _each_row(
+    services: Services, row_ids: list[int], shop_id: str
+) -> dict[int, Outcome | RetryLater]:
+    """``perform_row`` for each row; several at once on the pool when there are several."""
+    settings = services.settings
+    slots = _slots(shop_id, settings.worker_shop_concurrency)
+
+    def one(row_id: int) -> Outcome | RetryLater:
+        with slots:
+            try:
+                return perform_row(services, row_id)
+            except RetryLater as exc:
+                return exc
+
+    if len(row_ids) <= 1:
+        return {row_id: one(row_id) for row_id in row_ids}
+    pool = _executor(settings.worker_threads)
+    futures = {row_id: pool.submit(one, row_id) for row_id in row_ids}
+    return {row_id: future.result() for row_id, future in futures.items()}
 
 
 def perform_row(services: Services, row_id: int) -> Outcome:

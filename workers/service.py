@@ -38,6 +38,10 @@ MAINTENANCE_INTERVAL_SECONDS = 30
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Waits before starting over after consecutive exits of the worker loop (Redis errors)."""
 
+PERIODIC_CONNECTIONS = 4
+"""Postgres connections a worker needs beside its effect threads: the job's own, the
+reaper's, the reconciler's and retention's."""
+
 HEALTHY_RUN_SECONDS = 60.0
 """A worker loop that ran this long before exiting starts the backoff from the beginning."""
 
@@ -85,13 +89,18 @@ class Periodic(threading.Thread):
 
 def run_worker(container: Container, *, burst: bool = False, periodic: bool = True) -> int:
     context.install(container)
+    settings = container.settings
+    if settings.db_pool_max < settings.worker_threads + PERIODIC_CONNECTIONS:
+        log.warning(
+            "KASSA_DB_POOL_MAX is below KASSA_WORKER_THREADS + 4; effects will wait for connections",
+            extra={"db_pool_max": settings.db_pool_max, "worker_threads": settings.worker_threads},
+        )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     if periodic and not burst:
-        settings = container.settings
         reaper = functools.partial(reap_now, container.uow)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(

@@ -4,6 +4,7 @@ rows that goes through the repositories. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ from rq import Worker
 from devstack.processes import Supervisor, free_port, wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
-from schemas.outbox import Message
+from schemas.outbox import Message, StockLine, StockMirrorDecrement
 from schemas.records import (
     CheckoutRecord,
     OrderRecord,
@@ -144,8 +145,23 @@ class Collect:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.refuse: set[str] = set()
+        """Recipients whose messages get a temporary failure (451), every time."""
+        self.hold_until = 0
+        """Hold each message until this many are in flight at once (or ``hold_seconds``)."""
+        self.hold_seconds = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse & set(envelope.rcpt_tos):
+            return "451 Mailbox busy, try again later"
+        self.in_flight += 1  # one event loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        deadline = time.monotonic() + self.hold_seconds
+        while self.in_flight < self.hold_until and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self.in_flight -= 1
         self.messages.append(message_from_bytes(envelope.original_content))
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
@@ -160,6 +176,18 @@ class SmtpSink:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.handler.messages
+
+    def refuse(self, address: str) -> None:
+        self.handler.refuse.add(address)
+
+    def hold(self, until: int, seconds: float) -> None:
+        """Keep each message waiting until ``until`` are in flight together, at most
+        ``seconds``; ``max_in_flight`` then tells how many the sender had going at once."""
+        self.handler.hold_until, self.handler.hold_seconds = until, seconds
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.handler.max_in_flight
 
     @classmethod
     def start(cls, port: int = 0) -> SmtpSink:
@@ -325,6 +353,13 @@ class Orders:
                 r for r in uow.outbox.for_shop(message.shop_id) if r.dedupe_key == dedupe_key
             )
         return row
+
+    def decrement(self, key: str, sku: str = "MUG-WHITE", qty: int = 1) -> int:
+        """A stock-mirror decrement row, as fulfilment queues one; returns its id."""
+        message = StockMirrorDecrement(
+            shop_id="demo", order_reference=key, lines=[StockLine(sku=sku, quantity=qty)]
+        )
+        return self.queue(message, key).id
 
     def row(self, row_id: int) -> OutboxRow:
         with self.container.uow() as uow:

@@ -13,6 +13,8 @@ from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
 from schemas.outbox import StockLine, StockMirrorDecrement
+from schemas.settings import Settings
+from workers.queue import outbox_queue
 
 
 def decrement(orders: Orders, key: str, sku: str, qty: int) -> int:
@@ -54,14 +56,19 @@ def test_kill_after_the_effect_before_the_commit(
 
 
 def test_kill_in_the_middle_of_a_stream_of_rows(
-    container: Container, orders: Orders, worker_process: Callable[..., WorkerProcess]
+    container: Container,
+    settings: Settings,
+    orders: Orders,
+    worker_process: Callable[..., WorkerProcess],
 ) -> None:
-    """Wherever the kill lands in a stream of sixty jobs (a popped job not yet started, one
-    mid-transaction, one just committed), each decrement counts once."""
+    """Wherever the kill lands in a stream of two hundred jobs of three rows (a popped job
+    not yet started, one mid-transaction, one just committed), each decrement counts once."""
+    container.settings = settings.model_copy(update={"outbox_group_size": 3})
     container.mirror.replace("demo", {"STICKERS": 1000})
-    ids = [decrement(orders, f"order-s{i}-stock", "STICKERS", 1) for i in range(60)]
-    relay = Relay(container)
-    assert relay.run_once() == 60
+    ids = [decrement(orders, f"order-s{i}-stock", "STICKERS", 1) for i in range(600)]
+    relay = Relay(container, batch_size=600)
+    assert relay.run_once() == 600
+    assert len(outbox_queue(container.redis)) == 200
 
     first = worker_process()
     wait_for(
@@ -70,7 +77,7 @@ def test_kill_in_the_middle_of_a_stream_of_rows(
     )
     first.kill()
     done_at_kill = list(orders.states(ids).values()).count("done")
-    assert done_at_kill < 60, "the worker finished before it could be killed"
+    assert done_at_kill < 600, "the worker finished before it could be killed"
 
     second = worker_process()
 
@@ -79,4 +86,5 @@ def test_kill_in_the_middle_of_a_stream_of_rows(
         return set(orders.states(ids).values()) == {"done"}
 
     wait_for(all_done, what="every row to be done after the restart", context=second.log_tail)
-    assert container.mirror.levels("demo")["STICKERS"] == 1000 - 60
+    assert container.mirror.levels("demo")["STICKERS"] == 1000 - 600
+    assert {orders.row(i).attempts for i in ids} == {1}
