@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from checkout.errors import (
     AddingItemsUnavailable,
@@ -29,6 +30,7 @@ from checkout.errors import (
     WindowClosed,
 )
 from checkout.merchant_events import emit_order_in
+from checkout.order_payments import key_suffix, line_checkout, owed_in
 from checkout.orders import order_view_in, owned_order_in
 from checkout.ports import Services
 from checkout.pricing import price_cart, total_quantities
@@ -155,18 +157,27 @@ def record_in(
     return event_id
 
 
-def _return_stock_in(uow: UnitOfWork, order: OrderRecord, units: dict[str, int], key: str) -> None:
-    """Units back on hand in Postgres now, and in the Redis mirror through the outbox (a
-    return is a negative decrement, so ``kassa reconcile`` treats both alike)."""
-    units = {sku: qty for sku, qty in units.items() if qty > 0}
-    if not units:
+def _return_stock_in(
+    uow: UnitOfWork, order: OrderRecord, returned: list[tuple[OrderLineRecord, int]], key: str
+) -> None:
+    """Units of ``(line, units)`` back on hand in Postgres now, to the holds of the checkout
+    that paid for each line, and in the Redis mirror through the outbox (a return is a
+    negative decrement, so ``kassa reconcile`` treats both alike)."""
+    by_checkout: dict[UUID, dict[str, int]] = {}
+    for line, qty in returned:
+        if qty > 0:
+            units = by_checkout.setdefault(line_checkout(order, line), {})
+            units[line.sku] = units.get(line.sku, 0) + qty
+    if not by_checkout:
         return
-    uow.inventory.return_units(order.shop_id, order.checkout_id, units)
+    for checkout_id, units in by_checkout.items():
+        uow.inventory.return_units(order.shop_id, checkout_id, units)
+    total = total_quantities((sku, q) for units in by_checkout.values() for sku, q in units.items())
     uow.outbox.add_message(
         StockMirrorDecrement(
             shop_id=order.shop_id,
             order_reference=order.reference,
-            lines=[StockLine(sku=sku, quantity=-qty) for sku, qty in sorted(units.items())],
+            lines=[StockLine(sku=sku, quantity=-qty) for sku, qty in sorted(total.items())],
         ),
         f"{key}-stock",
     )
@@ -184,45 +195,45 @@ def cancel_in(
     order: OrderRecord,
     *,
     kind: str = "cancelled",
-    void: bool = True,
+    gone: str | None = None,
     email: EmailChange = "cancelled",
 ) -> Change:
-    """The whole order: stock back, the authorization voided (delayed capture, unless
-    ``void`` is False because Stripe already dropped it) or the money refunded (immediate
-    capture), the order ``cancelled``, an email queued.
+    """The whole order: stock back, every authorization voided (delayed capture, unless
+    it is ``gone``: Stripe already dropped it) or every payment refunded
+    (immediate capture), the order ``cancelled``, an email queued.
 
     An immediate order's partial refunds for earlier decreases are already queued, so
-    what is left to refund is its current total, less any refund the merchant asked for
-    (never more than was captured and not yet asked back)."""
+    what is left to refund of each payment is what it owes now, less any refund the
+    merchant asked of it (never more than it captured and was not yet asked back)."""
     key = f"order-{order.id}-cancel"
     lines = uow.orders.lines(order.id)
-    payment = uow.orders.payment(order.id)
-    _return_stock_in(uow, order, total_quantities((ln.sku, ln.quantity) for ln in lines), key)
-    pi = payment.stripe_payment_intent_id if payment else None
-    uncaptured = payment is not None and payment.captured_amount == 0
-    refundable = (
-        min(order.total, payment.captured_amount - uow.outbox.refunds_requested(order.id))
-        if payment
-        else 0
-    )
-    if pi and uncaptured:
-        if void:
-            uow.outbox.add_message(
-                Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
-                f"{key}-void",
-            )
-    elif pi and refundable > 0:
-        uow.outbox.add_message(
-            Refund(
-                shop_id=order.shop_id,
-                order_id=order.id,
-                checkout_id=order.checkout_id,
-                payment_intent_id=pi,
-                amount=refundable,
-                reason="requested_by_customer",
-            ),
-            f"{key}-refund",
+    _return_stock_in(uow, order, [(ln, ln.quantity) for ln in lines], key)
+    for owed in owed_in(uow, order):
+        payment, pi = owed.payment, owed.payment.stripe_payment_intent_id
+        if not pi:
+            continue
+        if payment.captured_amount == 0:
+            if pi != gone:
+                uow.outbox.add_message(
+                    Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
+                    f"{key}-void{key_suffix(payment)}",
+                )
+            continue
+        refundable = min(
+            owed.amount, payment.captured_amount - uow.outbox.refunds_requested(order.id, pi)
         )
+        if refundable > 0:
+            uow.outbox.add_message(
+                Refund(
+                    shop_id=order.shop_id,
+                    order_id=order.id,
+                    checkout_id=payment.checkout_id or order.checkout_id,
+                    payment_intent_id=pi,
+                    amount=refundable,
+                    reason="requested_by_customer",
+                ),
+                f"{key}-refund{key_suffix(payment)}",
+            )
     uow.orders.set_status(order.id, "cancelled")
     _email_in(uow, order, email, key)
     return Change(
@@ -305,23 +316,29 @@ def _lower_in(
     quantity: int,
     key: str,
 ) -> Change:
-    wanted = total_quantities(
-        (ln.sku, quantity if ln.id == line.id else ln.quantity) for ln in lines
+    """Lower one line. The order's own lines are repriced with its coupon and shipping; an
+    added line is repriced alone, since it carries neither (see checkout.order_payments).
+    The payment that paid for the line is the one refunded (immediate capture)."""
+    new_lines = [ln.model_copy(update={"quantity": quantity}) if ln.id == line.id else ln for ln in lines]
+    own = total_quantities((ln.sku, ln.quantity) for ln in new_lines if ln.checkout_id is None)
+    priced = reprice_in(uow, shop, order, {sku: q for sku, q in own.items() if q > 0})
+    added = sum(
+        ln.unit_amount * ln.quantity for ln in new_lines if ln.checkout_id is not None
     )
-    priced = reprice_in(uow, shop, order, {sku: q for sku, q in wanted.items() if q > 0})
-    if priced.total > order.total:
+    total = priced.total + added
+    if total > order.total:
         raise AmountIncreaseNotAllowed()
     uow.orders.set_line_quantity(line.id, quantity)
     uow.orders.set_totals(
         order.id,
-        subtotal=priced.subtotal,
+        subtotal=priced.subtotal + added,
         discount=priced.discount,
         shipping=priced.shipping,
-        total=priced.total,
+        total=total,
     )
     change = Change(
         "quantity_changed",
-        priced.total,
+        total,
         {
             "line_id": line.id,
             "sku": line.sku,
@@ -329,15 +346,17 @@ def _lower_in(
             "quantity_after": quantity,
         },
     )
-    _return_stock_in(uow, order, {line.sku: line.quantity - quantity}, key)
-    payment = uow.orders.payment(order.id)
-    refund = order.total - priced.total
+    _return_stock_in(uow, order, [(line, line.quantity - quantity)], key)
+    payment = next(
+        (p for p in uow.orders.payments(order.id) if p.checkout_id == line.checkout_id), None
+    )
+    refund = order.total - total
     if order.status == "paid" and refund > 0 and payment and payment.stripe_payment_intent_id:
         uow.outbox.add_message(
             Refund(
                 shop_id=order.shop_id,
                 order_id=order.id,
-                checkout_id=order.checkout_id,
+                checkout_id=line_checkout(order, line),
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=refund,
                 reason="requested_by_customer",
