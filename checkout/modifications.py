@@ -1,5 +1,5 @@
 """Changes an order's owner may make while its modification window is open: cancel it,
-change the shipping address, lower a line's quantity.
+change the shipping address, lower a line's quantity (adding items is checkout.additions).
 
 Every change runs in one transaction under the order row lock, the same lock the capture
 job takes: a change that commits first is what gets captured, and a change that arrives
@@ -22,7 +22,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 from checkout.errors import (
-    AddingItemsUnavailable,
     AmountIncreaseNotAllowed,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -38,7 +37,7 @@ from checkout.window import OPEN_STATUSES, remaining_seconds
 from repos.unit_of_work import UnitOfWork
 from schemas.checkout import PricedCart
 from schemas.merchant_events import EventType
-from schemas.orders import AddLineInput, AddressInput, OrderView
+from schemas.orders import AddressInput, OrderView
 from schemas.outbox import OrderChangeEmail, Refund, StockLine, StockMirrorDecrement, Void
 from schemas.records import (
     OrderActor,
@@ -77,7 +76,12 @@ Apply = Callable[[UnitOfWork, OrderRecord, str], Change | None]
 """Applies one change under the order lock; its third argument is the change's key, the
 prefix of the dedupe keys of the effects it queues."""
 EmailChange = Literal[
-    "cancelled", "address_changed", "quantity_changed", "capture_failed", "shipped"
+    "cancelled",
+    "address_changed",
+    "quantity_changed",
+    "capture_failed",
+    "shipped",
+    "items_added",
 ]
 
 
@@ -183,7 +187,7 @@ def _return_stock_in(
     )
 
 
-def _email_in(uow: UnitOfWork, order: OrderRecord, change: EmailChange, key: str) -> None:
+def email_in(uow: UnitOfWork, order: OrderRecord, change: EmailChange, key: str) -> None:
     uow.outbox.add_message(
         OrderChangeEmail(shop_id=order.shop_id, order_id=order.id, change=change),
         f"{key}-email",
@@ -235,7 +239,7 @@ def cancel_in(
                 f"{key}-refund{key_suffix(payment)}",
             )
     uow.orders.set_status(order.id, "cancelled")
-    _email_in(uow, order, email, key)
+    email_in(uow, order, email, key)
     return Change(
         kind,
         0,
@@ -250,7 +254,7 @@ def cancel_order(services: Services, req: ChangeRequest) -> OrderView:
 def change_address(services: Services, req: ChangeRequest, address: AddressInput) -> OrderView:
     def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change:
         uow.orders.set_shipping_address(order.id, address.model_dump())
-        _email_in(uow, order, "address_changed", key)
+        email_in(uow, order, "address_changed", key)
         return Change("address_changed", order.total, {})
 
     return _modify(services, req, "address", address.model_dump(), apply)
@@ -319,12 +323,12 @@ def _lower_in(
     """Lower one line. The order's own lines are repriced with its coupon and shipping; an
     added line is repriced alone, since it carries neither (see checkout.order_payments).
     The payment that paid for the line is the one refunded (immediate capture)."""
-    new_lines = [ln.model_copy(update={"quantity": quantity}) if ln.id == line.id else ln for ln in lines]
+    new_lines = [
+        ln.model_copy(update={"quantity": quantity}) if ln.id == line.id else ln for ln in lines
+    ]
     own = total_quantities((ln.sku, ln.quantity) for ln in new_lines if ln.checkout_id is None)
     priced = reprice_in(uow, shop, order, {sku: q for sku, q in own.items() if q > 0})
-    added = sum(
-        ln.unit_amount * ln.quantity for ln in new_lines if ln.checkout_id is not None
-    )
+    added = sum(ln.unit_amount * ln.quantity for ln in new_lines if ln.checkout_id is not None)
     total = priced.total + added
     if total > order.total:
         raise AmountIncreaseNotAllowed()
@@ -363,15 +367,5 @@ def _lower_in(
             ),
             f"{key}-refund",
         )
-    _email_in(uow, order, "quantity_changed", key)
+    email_in(uow, order, "quantity_changed", key)
     return change
-
-
-def add_line(services: Services, req: ChangeRequest, line: AddLineInput) -> OrderView:
-    """Adding items needs a supplementary payment (never a raised authorization); until
-    that exists, the owner is told plainly, after the same ownership and window checks."""
-
-    def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change | None:
-        raise AddingItemsUnavailable()
-
-    return _modify(services, req, "add_line", line.model_dump(), apply)

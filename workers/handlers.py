@@ -164,7 +164,9 @@ def capture(effect: Effect, msg: Capture) -> None:
             if c.amount:
                 payments.capture(effect.shop, c.payment_intent_id, c.amount, idempotency_key=key)
             else:
-                payments.cancel_payment_intent(effect.shop, c.payment_intent_id, idempotency_key=key)
+                payments.cancel_payment_intent(
+                    effect.shop, c.payment_intent_id, idempotency_key=key
+                )
         except PaymentProviderError as exc:
             if exc.transient:
                 raise
