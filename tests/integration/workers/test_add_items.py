@@ -7,12 +7,13 @@ when paid after the window."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from integration.workers.outbox_support import RelayThread, WorkerProcess, wait_for
+from integration.workers.outbox_support import RelayThread, WorkerProcess, run_cli, wait_for
 from integration.workers.window_support import (
     API_KEY,
     Bought,
@@ -165,6 +166,8 @@ def test_added_items_in_a_delayed_shop_are_captured_with_the_order(
     assert [p["voided_amount"] for p in after["payments"]] == [0, 600]
     assert container.mirror.levels("demo")["STICKERS"] == on_hand(container, "STICKERS")
     assert add(order, "STICKERS", 1, "after").get_json()["error"]["code"] == "window_closed"
+    clean = json.loads(run_cli(settings, "reconcile", "--json").stdout)
+    assert (clean["payments_checked"], clean["payments"]) == (2, [])
 
 
 @pytest.mark.usefixtures("webhooks")
