@@ -26,10 +26,12 @@ from integration.workers.window_support import (
 )
 from support import db, emulator_state, pay, webhook_mode
 
+from checkout.capture import begin_capture
 from checkout.reaper import reap
 from kassa.bootstrap import Container
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
+from workers.jobs import perform_row
 
 Drain = Callable[[], WorkerProcess]
 
@@ -287,3 +289,31 @@ def test_too_little_window_left_to_pay_is_refused_before_anything_is_held(
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (409, "window_closing")
     assert reserved(container, "STICKERS") == stickers_reserved
     assert db(container, "SELECT count(*) FROM checkouts WHERE order_id IS NOT NULL") == 0
+
+
+@pytest.mark.usefixtures("webhooks")
+def test_items_paid_once_capture_has_started_are_refunded_not_captured(
+    client, container: Container, emulator: EmulatorServer
+) -> None:
+    """Capture took the order lock and closed the window first: the added items' payment
+    finds the order capturing and goes back; the capture takes only what it read."""
+    use_capture_mode(container, "delayed")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 1})
+    total = order.get().get_json()["total"]
+    created = add(order, "STICKERS", 1, "racing").get_json()
+    owed = begin_capture(container, "demo", order.order_id)
+    assert owed is not None and [c.amount for c in owed] == [total]
+    pay(emulator.url, created["session_id"])
+    wait_for(
+        lambda: db(container, "SELECT count(*) FROM outbox WHERE kind = 'stripe.refund'") == 1,
+        what="the late payment to be refunded",
+    )
+    row = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.capture'")
+    assert perform_row(container, row) == "done"
+    refund = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.refund'")
+    assert perform_row(container, refund) == "done"
+    assert (order.intent().status, order.intent().amount_received) == ("succeeded", total)
+    pi = db(container, "SELECT payload->>'payment_intent_id' FROM outbox WHERE id = %s", refund)
+    assert container.payments.retrieve_payment_intent(order.shop, pi).status == "canceled"
+    view = order.get().get_json()
+    assert (view["status"], view["total"], len(view["payments"])) == ("captured", total, 1)
