@@ -11,11 +11,13 @@ idempotency key, which Stripe answers with the first result.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from uuid import UUID
 
 from prometheus_client import Counter
 
 from checkout.modifications import cancel_in, record_in
+from checkout.order_payments import key_suffix, owed_in
 from checkout.ports import Services
 from repos.unit_of_work import UnitOfWork
 
@@ -29,8 +31,18 @@ CAPTURE_FAILURES = Counter(
 )
 
 
-def begin_capture(services: Services, shop_id: str, order_id: UUID) -> int | None:
-    """Close the window for good and return the amount to capture, or None if there is
+@dataclass(frozen=True)
+class ToCapture:
+    """One authorization to settle: capture ``amount`` (or void it when nothing is owed)."""
+
+    payment_intent_id: str
+    amount: int
+    key_suffix: str
+
+
+def begin_capture(services: Services, shop_id: str, order_id: UUID) -> list[ToCapture] | None:
+    """Close the window for good and return what each authorization of the order owes
+    (its own and any supplementary one; see checkout.order_payments), or None if there is
     nothing to capture (cancelled, already captured or failed)."""
     with services.uow() as uow:
         order = uow.orders.get(order_id, lock=True)
@@ -44,29 +56,48 @@ def begin_capture(services: Services, shop_id: str, order_id: UUID) -> int | Non
                 extra={"order_ref": order.reference, "order_status": order.status},
             )
             return None
-        return order.total
+        return [
+            ToCapture(o.payment.stripe_payment_intent_id, o.amount, key_suffix(o.payment))
+            for o in owed_in(uow, order)
+            if o.payment.stripe_payment_intent_id and o.payment.capture_method == "manual"
+        ]
 
 
-def finish_capture_in(uow: UnitOfWork, order_id: UUID, amount: int, payment_intent_id: str) -> None:
+def finish_capture_in(uow: UnitOfWork, order_id: UUID, captured: list[ToCapture]) -> None:
     order = uow.orders.get(order_id, lock=True)
     assert order is not None
     uow.orders.set_status(order.id, "captured")
-    uow.orders.record_capture(order.id, amount, payment_intent_id)
-    log.info("payment captured", extra={"order_ref": order.reference, "amount": amount})
+    record_captures_in(uow, order_id, captured)
+    log.info(
+        "payment captured",
+        extra={"order_ref": order.reference, "amount": sum(c.amount for c in captured)},
+    )
 
 
-def fail_capture_in(uow: UnitOfWork, order_id: UUID, reason: str, *, void: bool) -> bool:
+def record_captures_in(uow: UnitOfWork, order_id: UUID, captured: list[ToCapture]) -> None:
+    """What Stripe captured (an authorization that owed nothing was voided instead)."""
+    for c in captured:
+        if c.amount:
+            uow.orders.record_capture(order_id, c.amount, c.payment_intent_id)
+        else:
+            uow.orders.record_void(order_id, c.payment_intent_id)
+
+
+def fail_capture_in(uow: UnitOfWork, order_id: UUID, reason: str, *, gone: str | None) -> bool:
     """The authorization is gone (expired, cancelled at Stripe, refused): the order must
     not look paid. Stock goes back, the order becomes ``capture_failed``, the customer is
-    told, and ops see a metric and an audit row. False if there was nothing to fail."""
+    told, and ops see a metric and an audit row. False if there was nothing to fail.
+    ``gone`` is the PaymentIntent Stripe already cancelled; every other authorization of
+    the order is voided.
+    A payment of the order that was captured already is refunded by the cancel."""
     order = uow.orders.get(order_id, lock=True)
     if order is None or order.status not in ("authorized", "capturing"):
         return False
-    payment = uow.orders.payment(order.id)
-    change = cancel_in(uow, order, kind="capture_failed", void=void, email="capture_failed")
+    change = cancel_in(uow, order, kind="capture_failed", gone=gone, email="capture_failed")
     uow.orders.set_status(order.id, "capture_failed")
-    if payment is not None and payment.stripe_payment_intent_id:
-        uow.orders.record_void(order.id, payment.stripe_payment_intent_id, "capture_failed")
+    for payment in uow.orders.payments(order.id):
+        if payment.stripe_payment_intent_id and payment.captured_amount == 0:
+            uow.orders.record_void(order.id, payment.stripe_payment_intent_id, "capture_failed")
     record_in(uow, order, change, "system")
     uow.audit.add(order.shop_id, "capture_failed", order.reference, {"reason": reason})
     CAPTURE_FAILURES.labels(reason).inc()
@@ -81,5 +112,5 @@ def payment_cancelled_in(uow: UnitOfWork, shop_id: str, payment_intent_id: str) 
     order_id = uow.orders.order_for_intent(shop_id, payment_intent_id)
     if order_id is None:
         return "unknown_payment"
-    failed = fail_capture_in(uow, order_id, "canceled_at_stripe", void=False)
+    failed = fail_capture_in(uow, order_id, "canceled_at_stripe", gone=payment_intent_id)
     return "capture_failed" if failed else "already_settled"

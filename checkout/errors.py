@@ -94,9 +94,12 @@ class AmountIncreaseNotAllowed(KassaError):
     message = "An order can only get cheaper after payment: quantities may only go down."
 
 
-class AddingItemsUnavailable(KassaError):
-    code = "adding_items_unavailable"
-    message = "Adding items to a placed order is not available yet; place a new order."
+class WindowClosing(KassaError):
+    code = "window_closing"
+    message = (
+        "Too little of the modification window is left to pay for added items "
+        "(a payment page stays open at least 30 minutes); place a new order."
+    )
 
 
 class PaymentProviderUnavailable(KassaError):

@@ -29,7 +29,9 @@ from checkout.faults import is_transient
 from checkout.intent import hash_secret
 from checkout.lifecycle import release_in
 from checkout.merchant_events import emit_order_in
+from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
+from checkout.window import remaining_seconds
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (
     Capture,
@@ -56,10 +58,11 @@ Outcome = Literal[
     "refunded",
     "fulfilment_failed",
     "duplicate",
+    "window_closed",
 ]
 
 FULFIL_OUTCOMES: frozenset[str] = frozenset(
-    {"fulfilled", "stock_conflict", "pricing_mismatch", "fulfilment_failed"}
+    {"fulfilled", "stock_conflict", "pricing_mismatch", "fulfilment_failed", "window_closed"}
 )
 """Outcomes that settled a payment just now: an order, or the money on its way back."""
 
@@ -121,6 +124,8 @@ def fulfil_in(
     checkout = uow.checkouts.get(shop.id, checkout_id, lock=True)
     if checkout is None:
         return Fulfilment("unknown_checkout")
+    if checkout.order_id is not None:
+        return _add_to_order_in(uow, shop, checkout, session, authorized)
     existing = uow.orders.by_checkout(checkout.id)
     if existing is not None:
         return Fulfilment("existing", existing)
@@ -182,7 +187,7 @@ def _refund_checkout_in(
     uow: UnitOfWork,
     checkout: CheckoutRecord,
     session: CheckoutSession,
-    reason: Literal["pricing_mismatch", "fulfilment_failed"],
+    reason: Literal["pricing_mismatch", "fulfilment_failed", "window_closed", "stock_conflict"],
 ) -> None:
     """No order will be made: free the stock, close the checkout, give all the money back
     (a refund, or a void of an authorization: the refund worker picks)."""
@@ -199,6 +204,95 @@ def _refund_checkout_in(
             ),
             f"checkout-{checkout.id}-refund",
         )
+
+
+def _add_to_order_in(
+    uow: UnitOfWork,
+    shop: Shop,
+    checkout: CheckoutRecord,
+    session: CheckoutSession,
+    authorized: bool,
+) -> Fulfilment:
+    """A supplementary checkout (items added to a placed order, see checkout.additions)
+    was paid. Under the order row lock (the lock capture and every change take): while
+    the window is open, its lines become order lines in the same transaction as their
+    payment row, the totals grow by exactly what it paid, and its holds are committed.
+    After the window (or once capture started), or without the stock, the money goes
+    back in full and the order stays as it was."""
+    assert checkout.order_id is not None
+    if uow.orders.payment_for_checkout(checkout.id) is not None:
+        return Fulfilment("existing", uow.orders.get(checkout.order_id))
+    if checkout.state == "refunded":
+        return Fulfilment("refunded")
+    if not is_paid(session, authorized):
+        return Fulfilment("not_paid")
+    order = uow.orders.get(checkout.order_id, lock=True)
+    assert order is not None
+    if (
+        session.amount_total != checkout.total
+        or (session.currency or "").lower() != checkout.currency
+    ):
+        return _pricing_mismatch_in(uow, shop, checkout, session)
+    if remaining_seconds(shop, order, datetime.now(UTC)) == 0:
+        uow.audit.add(
+            shop.id, "late_addition_refunded", order.reference, {"session_id": session.id}
+        )
+        _refund_checkout_in(uow, checkout, session, "window_closed")
+        log.warning(
+            "items paid after the window; refund queued", extra={"order_ref": order.reference}
+        )
+        return Fulfilment("window_closed", order)
+    if not _take_stock_in(uow, shop, checkout):
+        uow.audit.add(shop.id, "stock_conflict", order.reference, {"checkout_id": str(checkout.id)})
+        _refund_checkout_in(uow, checkout, session, "stock_conflict")
+        return Fulfilment("stock_conflict", order)
+    pi = session.payment_intent
+    delayed = authorized and session.payment_status != "paid"
+    uow.orders.add_payment(
+        order.id,
+        PaymentRecord(
+            stripe_payment_intent_id=pi,
+            amount=checkout.total,
+            currency=checkout.currency,
+            status="requires_capture" if delayed else "succeeded",
+            refunded_amount=0,
+            checkout_id=checkout.id,
+        ),
+    )
+    uow.orders.add_lines(order.id, checkout.lines, checkout.id)
+    total = order.total + checkout.total
+    uow.orders.set_totals(
+        order.id,
+        subtotal=order.subtotal + checkout.subtotal,
+        discount=order.discount,
+        shipping=order.shipping,
+        total=total,
+    )
+    uow.checkouts.set_state(checkout.id, "fulfilled")
+    key = f"order-{order.id}-add-{checkout.id}"
+    if pi:
+        uow.outbox.add_message(
+            PaymentMetadataSync(
+                shop_id=shop.id, payment_intent_id=pi, order_reference=order.reference
+            ),
+            f"{key}-metadata",
+        )
+    uow.outbox.add_message(
+        StockMirrorDecrement(
+            shop_id=shop.id,
+            order_reference=order.reference,
+            lines=[StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines],
+        ),
+        f"{key}-stock",
+    )
+    email_in(uow, order, "items_added", key)
+    details = {
+        "checkout_id": str(checkout.id),
+        "amount": checkout.total,
+        "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in checkout.lines],
+    }
+    record_in(uow, order, Change("items_added", total, details), "customer")
+    return Fulfilment("fulfilled", uow.orders.get(order.id))
 
 
 def _create_order_in(

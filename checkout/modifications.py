@@ -1,5 +1,5 @@
 """Changes an order's owner may make while its modification window is open: cancel it,
-change the shipping address, lower a line's quantity.
+change the shipping address, lower a line's quantity (adding items is checkout.additions).
 
 Every change runs in one transaction under the order row lock, the same lock the capture
 job takes: a change that commits first is what gets captured, and a change that arrives
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from checkout.errors import (
-    AddingItemsUnavailable,
     AmountIncreaseNotAllowed,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -29,6 +29,7 @@ from checkout.errors import (
     WindowClosed,
 )
 from checkout.merchant_events import emit_order_in
+from checkout.order_payments import key_suffix, line_checkout, owed_in
 from checkout.orders import order_view_in, owned_order_in
 from checkout.ports import Services
 from checkout.pricing import price_cart, total_quantities
@@ -36,7 +37,7 @@ from checkout.window import OPEN_STATUSES, remaining_seconds
 from repos.unit_of_work import UnitOfWork
 from schemas.checkout import PricedCart
 from schemas.merchant_events import EventType
-from schemas.orders import AddLineInput, AddressInput, OrderView
+from schemas.orders import AddressInput, OrderView
 from schemas.outbox import OrderChangeEmail, Refund, StockLine, StockMirrorDecrement, Void
 from schemas.records import (
     OrderActor,
@@ -75,7 +76,12 @@ Apply = Callable[[UnitOfWork, OrderRecord, str], Change | None]
 """Applies one change under the order lock; its third argument is the change's key, the
 prefix of the dedupe keys of the effects it queues."""
 EmailChange = Literal[
-    "cancelled", "address_changed", "quantity_changed", "capture_failed", "shipped"
+    "cancelled",
+    "address_changed",
+    "quantity_changed",
+    "capture_failed",
+    "shipped",
+    "items_added",
 ]
 
 
@@ -155,24 +161,33 @@ def record_in(
     return event_id
 
 
-def _return_stock_in(uow: UnitOfWork, order: OrderRecord, units: dict[str, int], key: str) -> None:
-    """Units back on hand in Postgres now, and in the Redis mirror through the outbox (a
-    return is a negative decrement, so ``kassa reconcile`` treats both alike)."""
-    units = {sku: qty for sku, qty in units.items() if qty > 0}
-    if not units:
+def _return_stock_in(
+    uow: UnitOfWork, order: OrderRecord, returned: list[tuple[OrderLineRecord, int]], key: str
+) -> None:
+    """Units of ``(line, units)`` back on hand in Postgres now, to the holds of the checkout
+    that paid for each line, and in the Redis mirror through the outbox (a return is a
+    negative decrement, so ``kassa reconcile`` treats both alike)."""
+    by_checkout: dict[UUID, dict[str, int]] = {}
+    for line, qty in returned:
+        if qty > 0:
+            units = by_checkout.setdefault(line_checkout(order, line), {})
+            units[line.sku] = units.get(line.sku, 0) + qty
+    if not by_checkout:
         return
-    uow.inventory.return_units(order.shop_id, order.checkout_id, units)
+    for checkout_id, units in by_checkout.items():
+        uow.inventory.return_units(order.shop_id, checkout_id, units)
+    total = total_quantities((sku, q) for units in by_checkout.values() for sku, q in units.items())
     uow.outbox.add_message(
         StockMirrorDecrement(
             shop_id=order.shop_id,
             order_reference=order.reference,
-            lines=[StockLine(sku=sku, quantity=-qty) for sku, qty in sorted(units.items())],
+            lines=[StockLine(sku=sku, quantity=-qty) for sku, qty in sorted(total.items())],
         ),
         f"{key}-stock",
     )
 
 
-def _email_in(uow: UnitOfWork, order: OrderRecord, change: EmailChange, key: str) -> None:
+def email_in(uow: UnitOfWork, order: OrderRecord, change: EmailChange, key: str) -> None:
     uow.outbox.add_message(
         OrderChangeEmail(shop_id=order.shop_id, order_id=order.id, change=change),
         f"{key}-email",
@@ -184,47 +199,47 @@ def cancel_in(
     order: OrderRecord,
     *,
     kind: str = "cancelled",
-    void: bool = True,
+    gone: str | None = None,
     email: EmailChange = "cancelled",
 ) -> Change:
-    """The whole order: stock back, the authorization voided (delayed capture, unless
-    ``void`` is False because Stripe already dropped it) or the money refunded (immediate
-    capture), the order ``cancelled``, an email queued.
+    """The whole order: stock back, every authorization voided (delayed capture, unless
+    it is ``gone``: Stripe already dropped it) or every payment refunded
+    (immediate capture), the order ``cancelled``, an email queued.
 
     An immediate order's partial refunds for earlier decreases are already queued, so
-    what is left to refund is its current total, less any refund the merchant asked for
-    (never more than was captured and not yet asked back)."""
+    what is left to refund of each payment is what it owes now, less any refund the
+    merchant asked of it (never more than it captured and was not yet asked back)."""
     key = f"order-{order.id}-cancel"
     lines = uow.orders.lines(order.id)
-    payment = uow.orders.payment(order.id)
-    _return_stock_in(uow, order, total_quantities((ln.sku, ln.quantity) for ln in lines), key)
-    pi = payment.stripe_payment_intent_id if payment else None
-    uncaptured = payment is not None and payment.captured_amount == 0
-    refundable = (
-        min(order.total, payment.captured_amount - uow.outbox.refunds_requested(order.id))
-        if payment
-        else 0
-    )
-    if pi and uncaptured:
-        if void:
-            uow.outbox.add_message(
-                Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
-                f"{key}-void",
-            )
-    elif pi and refundable > 0:
-        uow.outbox.add_message(
-            Refund(
-                shop_id=order.shop_id,
-                order_id=order.id,
-                checkout_id=order.checkout_id,
-                payment_intent_id=pi,
-                amount=refundable,
-                reason="requested_by_customer",
-            ),
-            f"{key}-refund",
+    _return_stock_in(uow, order, [(ln, ln.quantity) for ln in lines], key)
+    for owed in owed_in(uow, order):
+        payment, pi = owed.payment, owed.payment.stripe_payment_intent_id
+        if not pi:
+            continue
+        if payment.captured_amount == 0:
+            if pi != gone:
+                uow.outbox.add_message(
+                    Void(shop_id=order.shop_id, order_id=order.id, payment_intent_id=pi),
+                    f"{key}-void{key_suffix(payment)}",
+                )
+            continue
+        refundable = min(
+            owed.amount, payment.captured_amount - uow.outbox.refunds_requested(order.id, pi)
         )
+        if refundable > 0:
+            uow.outbox.add_message(
+                Refund(
+                    shop_id=order.shop_id,
+                    order_id=order.id,
+                    checkout_id=payment.checkout_id or order.checkout_id,
+                    payment_intent_id=pi,
+                    amount=refundable,
+                    reason="requested_by_customer",
+                ),
+                f"{key}-refund{key_suffix(payment)}",
+            )
     uow.orders.set_status(order.id, "cancelled")
-    _email_in(uow, order, email, key)
+    email_in(uow, order, email, key)
     return Change(
         kind,
         0,
@@ -239,7 +254,7 @@ def cancel_order(services: Services, req: ChangeRequest) -> OrderView:
 def change_address(services: Services, req: ChangeRequest, address: AddressInput) -> OrderView:
     def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change:
         uow.orders.set_shipping_address(order.id, address.model_dump())
-        _email_in(uow, order, "address_changed", key)
+        email_in(uow, order, "address_changed", key)
         return Change("address_changed", order.total, {})
 
     return _modify(services, req, "address", address.model_dump(), apply)
@@ -305,23 +320,29 @@ def _lower_in(
     quantity: int,
     key: str,
 ) -> Change:
-    wanted = total_quantities(
-        (ln.sku, quantity if ln.id == line.id else ln.quantity) for ln in lines
-    )
-    priced = reprice_in(uow, shop, order, {sku: q for sku, q in wanted.items() if q > 0})
-    if priced.total > order.total:
+    """Lower one line. The order's own lines are repriced with its coupon and shipping; an
+    added line is repriced alone, since it carries neither (see checkout.order_payments).
+    The payment that paid for the line is the one refunded (immediate capture)."""
+    new_lines = [
+        ln.model_copy(update={"quantity": quantity}) if ln.id == line.id else ln for ln in lines
+    ]
+    own = total_quantities((ln.sku, ln.quantity) for ln in new_lines if ln.checkout_id is None)
+    priced = reprice_in(uow, shop, order, {sku: q for sku, q in own.items() if q > 0})
+    added = sum(ln.unit_amount * ln.quantity for ln in new_lines if ln.checkout_id is not None)
+    total = priced.total + added
+    if total > order.total:
         raise AmountIncreaseNotAllowed()
     uow.orders.set_line_quantity(line.id, quantity)
     uow.orders.set_totals(
         order.id,
-        subtotal=priced.subtotal,
+        subtotal=priced.subtotal + added,
         discount=priced.discount,
         shipping=priced.shipping,
-        total=priced.total,
+        total=total,
     )
     change = Change(
         "quantity_changed",
-        priced.total,
+        total,
         {
             "line_id": line.id,
             "sku": line.sku,
@@ -329,30 +350,22 @@ def _lower_in(
             "quantity_after": quantity,
         },
     )
-    _return_stock_in(uow, order, {line.sku: line.quantity - quantity}, key)
-    payment = uow.orders.payment(order.id)
-    refund = order.total - priced.total
+    _return_stock_in(uow, order, [(line, line.quantity - quantity)], key)
+    payment = next(
+        (p for p in uow.orders.payments(order.id) if p.checkout_id == line.checkout_id), None
+    )
+    refund = order.total - total
     if order.status == "paid" and refund > 0 and payment and payment.stripe_payment_intent_id:
         uow.outbox.add_message(
             Refund(
                 shop_id=order.shop_id,
                 order_id=order.id,
-                checkout_id=order.checkout_id,
+                checkout_id=line_checkout(order, line),
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=refund,
                 reason="requested_by_customer",
             ),
             f"{key}-refund",
         )
-    _email_in(uow, order, "quantity_changed", key)
+    email_in(uow, order, "quantity_changed", key)
     return change
-
-
-def add_line(services: Services, req: ChangeRequest, line: AddLineInput) -> OrderView:
-    """Adding items needs a supplementary payment (never a raised authorization); until
-    that exists, the owner is told plainly, after the same ownership and window checks."""
-
-    def apply(uow: UnitOfWork, order: OrderRecord, key: str) -> Change | None:
-        raise AddingItemsUnavailable()
-
-    return _modify(services, req, "add_line", line.model_dump(), apply)

@@ -12,7 +12,7 @@ from checkout.ports import Services
 from checkout.window import payment_state, remaining_seconds, window_end
 from repos.unit_of_work import UnitOfWork
 from schemas.orders import OrderLineView, OrderView, PaymentView
-from schemas.records import OrderRecord, Shop
+from schemas.records import OrderRecord, PaymentRecord, Shop
 
 LINK_READ_DAYS = 90
 """An emailed order link opens the order for this long after the order was created (the
@@ -59,7 +59,7 @@ def owned_order_in(uow: UnitOfWork, shop: Shop, reference: str, token: str | Non
 
 def order_view_in(uow: UnitOfWork, shop: Shop, order: OrderRecord, now: datetime) -> OrderView:
     lines = uow.orders.lines(order.id)
-    payment = uow.orders.payment(order.id)
+    payments = uow.orders.payments(order.id)
     remaining = remaining_seconds(shop, order, now)
     return OrderView(
         reference=order.reference,
@@ -80,17 +80,9 @@ def order_view_in(uow: UnitOfWork, shop: Shop, order: OrderRecord, now: datetime
         discount=order.discount,
         shipping=order.shipping,
         total=order.total,
-        refunded_amount=payment.refunded_amount if payment else 0,
-        payment=PaymentView(
-            state=payment_state(payment),
-            capture_method=payment.capture_method,
-            authorized_amount=payment.amount,
-            captured_amount=payment.captured_amount,
-            voided_amount=payment.voided_amount,
-            refunded_amount=payment.refunded_amount,
-        )
-        if payment
-        else None,
+        refunded_amount=sum(p.refunded_amount for p in payments),
+        payment=_payment_view(payments) if payments else None,
+        payments=[_payment_view([p]) for p in payments],
         modification_allowed=remaining > 0,
         remaining_seconds=remaining,
         window_ends_at=window_end(shop, order),
@@ -98,6 +90,17 @@ def order_view_in(uow: UnitOfWork, shop: Shop, order: OrderRecord, now: datetime
         customer_name=order.customer_name,
         shipping_address=order.shipping_address,
         created_at=order.created_at,
+    )
+
+
+def _payment_view(payments: list[PaymentRecord]) -> PaymentView:
+    return PaymentView(
+        state=payment_state(payments),
+        capture_method=payments[0].capture_method,
+        authorized_amount=sum(p.amount for p in payments),
+        captured_amount=sum(p.captured_amount for p in payments),
+        voided_amount=sum(p.voided_amount for p in payments),
+        refunded_amount=sum(p.refunded_amount for p in payments),
     )
 
 

@@ -83,9 +83,11 @@ def _audit_client_prices_in(
 
 
 def session_config(
-    shop: Shop, checkout: CheckoutRecord, customer_email: str | None
+    shop: Shop, checkout: CheckoutRecord, customer_email: str | None, return_path: str | None = None
 ) -> StripeSessionConfig:
-    """Built only from the stored snapshot, so a retry sends byte-identical parameters."""
+    """Built only from the stored snapshot, so a retry sends byte-identical parameters.
+    ``return_path`` sends the customer back there from Stripe, paid or not (items added to
+    an order return to the order's page)."""
     items = [
         StripeLineItem(
             price_data=StripeLineItemPriceData(
@@ -120,8 +122,12 @@ def session_config(
         metadata=metadata,
         client_reference_id=str(checkout.id),
         expires_at=int(checkout.expires_at.timestamp()),
-        success_url=f"{base}/checkout/success?checkout_id={checkout.id}",
-        cancel_url=f"{base}/cart?cancelled={checkout.id}",
+        success_url=f"{base}{return_path}"
+        if return_path
+        else f"{base}/checkout/success?checkout_id={checkout.id}",
+        cancel_url=f"{base}{return_path}"
+        if return_path
+        else f"{base}/cart?cancelled={checkout.id}",
         customer_email=customer_email,
         payment_intent_data=pi_data,
     )
@@ -208,7 +214,7 @@ def start_checkout(
             _audit_client_prices_in(uow, shop, data, priced)
     nonce = checkout_nonce(services.settings.secret_key, checkout.id)
     if checkout.stripe_session_id is None and checkout.state == "pending":
-        session = _create_session(services, shop, checkout, data.customer_email, owner=created)
+        session = request_session(services, shop, checkout, data.customer_email, owner=created)
         checkout = checkout.model_copy(
             update={"stripe_session_id": session.id, "stripe_session_url": session.url}
         )
@@ -230,13 +236,14 @@ def start_checkout(
     )
 
 
-def _create_session(
+def request_session(
     services: Services,
     shop: Shop,
     checkout: CheckoutRecord,
     customer_email: str | None,
     *,
     owner: bool,
+    return_path: str | None = None,
 ) -> CheckoutSession:
     """Ask Stripe for the checkout's session (the same key from every request of the intent).
 
@@ -244,7 +251,7 @@ def _create_session(
     patience while the owner's call to a slow Stripe is still in flight must not release
     stock the owner is about to hand out with a payable session: it asks to be retried.
     """
-    config = session_config(shop, checkout, customer_email)
+    config = session_config(shop, checkout, customer_email, return_path)
 
     @backoff.on_exception(
         backoff.expo,

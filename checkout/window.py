@@ -24,14 +24,17 @@ def remaining_seconds(shop: Shop, order: OrderRecord, now: datetime) -> int:
     return max(0, math.ceil((window_end(shop, order) - now).total_seconds()))
 
 
-def payment_state(payment: PaymentRecord | None) -> str:
-    """The order's money state, derived from its payment row alone."""
-    if payment is None:
+def payment_state(payments: list[PaymentRecord]) -> str:
+    """The order's money state, derived from its payment rows alone (all of them: an
+    order that had items added has more than one)."""
+    if not payments:
         return "none"
-    if payment.captured_amount == 0:
-        return "voided" if payment.voided_amount else "authorized"
-    if payment.refunded_amount >= payment.captured_amount:
+    captured = sum(p.captured_amount for p in payments)
+    refunded = sum(p.refunded_amount for p in payments)
+    if captured == 0:
+        return "voided" if all(p.voided_amount for p in payments) else "authorized"
+    if refunded >= captured:
         return "refunded"
-    if payment.refunded_amount:
+    if refunded:
         return "partially_refunded"
     return "captured"

@@ -104,12 +104,19 @@ def detail_in(uow: UnitOfWork, shop: Shop, order: OrderRecord) -> MerchantOrder:
     view = order_view_in(uow, shop, order, datetime.now(UTC))
     payment = uow.orders.payment(order.id)
     requested = uow.outbox.refunds_requested(order.id)
+    # Refunds go to the order's own payment; items added during the window were paid by
+    # payments of their own, which only the customer's changes refund.
+    own_requested = (
+        uow.outbox.refunds_requested(order.id, payment.stripe_payment_intent_id)
+        if payment and payment.stripe_payment_intent_id
+        else 0
+    )
     return MerchantOrder(
         **view.model_dump(),
         fulfilled_at=order.fulfilled_at,
         tracking_reference=order.tracking_reference,
         refunds_requested=requested,
-        refundable=max(0, (payment.captured_amount if payment else 0) - requested),
+        refundable=max(0, (payment.captured_amount if payment else 0) - own_requested),
         payment_events=[
             PaymentEventView.model_validate(e.model_dump())
             for e in uow.orders.payment_events(order.id)
@@ -138,7 +145,7 @@ def refund_in(
     payment = uow.orders.payment(order.id)
     if order.status not in REFUNDABLE or payment is None or not payment.stripe_payment_intent_id:
         raise OrderNotChangeable(details={"status": order.status})
-    requested = uow.outbox.refunds_requested(order.id)
+    requested = uow.outbox.refunds_requested(order.id, payment.stripe_payment_intent_id)
     refundable = payment.captured_amount - requested
     amount = body.amount if body.amount is not None else refundable
     if body.lines is not None:

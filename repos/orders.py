@@ -1,4 +1,4 @@
-"""Orders, their lines and payment. The only tables that hold customer details."""
+"""Orders, their lines and payments. The only tables that hold customer details."""
 
 from __future__ import annotations
 
@@ -39,28 +39,40 @@ class OrderRepository(Repository):
                 else None,
             },
         )
+        self.add_lines(order.id, lines)
+        self.add_payment(order.id, payment)
+
+    def add_lines(
+        self, order_id: UUID, lines: list[PricedLine], checkout_id: UUID | None = None
+    ) -> None:
+        """Lines paid by the order's own checkout, or (``checkout_id``) by a supplementary one."""
         with self.conn.cursor() as cur:
             cur.executemany(
-                """INSERT INTO order_lines (order_id, sku, name, quantity, unit_amount, line_total)
-                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                """INSERT INTO order_lines
+                       (order_id, sku, name, quantity, unit_amount, line_total, checkout_id)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
                 [
                     (
-                        order.id,
+                        order_id,
                         ln.sku,
                         _display_name(ln),
                         ln.quantity,
                         ln.unit_amount,
                         ln.line_total,
+                        checkout_id,
                     )
                     for ln in lines
                 ],
             )
+
+    def add_payment(self, order_id: UUID, payment: PaymentRecord) -> None:
+        """One more payment of the order, with its first event (authorized or charged)."""
         row = self.conn.execute(
             """INSERT INTO payments (order_id, stripe_payment_intent_id, amount, currency, status,
-                   refunded_amount, capture_method, captured_amount)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                   refunded_amount, capture_method, captured_amount, checkout_id)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             (
-                order.id,
+                order_id,
                 payment.stripe_payment_intent_id,
                 payment.amount,
                 payment.currency,
@@ -68,6 +80,7 @@ class OrderRepository(Repository):
                 payment.refunded_amount,
                 payment.capture_method,
                 payment.captured_amount,
+                payment.checkout_id,
             ),
         ).fetchone()
         assert row is not None
@@ -92,7 +105,25 @@ class OrderRepository(Repository):
         )
 
     def payment(self, order_id: UUID) -> PaymentRecord | None:
-        return self._one(PaymentRecord, "SELECT * FROM payments WHERE order_id = %s", (order_id,))
+        """The order's own payment (the one its checkout made)."""
+        return self._one(
+            PaymentRecord,
+            "SELECT * FROM payments WHERE order_id = %s AND checkout_id IS NULL",
+            (order_id,),
+        )
+
+    def payments(self, order_id: UUID) -> list[PaymentRecord]:
+        """Every payment of the order: its own first, then supplementary ones in order."""
+        return self._all(
+            PaymentRecord,
+            "SELECT * FROM payments WHERE order_id = %s ORDER BY checkout_id IS NOT NULL, id",
+            (order_id,),
+        )
+
+    def payment_for_checkout(self, checkout_id: UUID) -> PaymentRecord | None:
+        return self._one(
+            PaymentRecord, "SELECT * FROM payments WHERE checkout_id = %s", (checkout_id,)
+        )
 
     def set_status(self, order_id: UUID, status: OrderStatus) -> None:
         self.conn.execute("UPDATE orders SET status = %s WHERE id = %s", (status, order_id))
@@ -143,19 +174,31 @@ class OrderRepository(Repository):
             (payment_id, kind, amount, stripe_id),
         )
 
-    def _update_payment(self, order_id: UUID, assignments: str, params: dict[str, object]) -> int:
+    def _update_payment(
+        self, order_id: UUID, payment_intent_id: str, assignments: str, params: dict[str, object]
+    ) -> int:
         row = self.conn.execute(
             f"UPDATE payments SET {assignments}, updated_at = now()"  # noqa: S608
-            " WHERE order_id = %(order)s RETURNING id",
-            {**params, "order": order_id},
+            " WHERE order_id = %(order)s AND stripe_payment_intent_id = %(pi)s RETURNING id",
+            {**params, "order": order_id, "pi": payment_intent_id},
         ).fetchone()
         if row is None:
-            raise LookupError(f"no payment for order {order_id}")
+            raise LookupError(f"no payment {payment_intent_id} for order {order_id}")
         return int(row["id"])
 
-    def record_refund(self, order_id: UUID, amount: int, refund_id: str | None = None) -> None:
+    def _by_intent(self, order_id: UUID, payment_intent_id: str) -> PaymentRecord | None:
+        return self._one(
+            PaymentRecord,
+            "SELECT * FROM payments WHERE order_id = %s AND stripe_payment_intent_id = %s",
+            (order_id, payment_intent_id),
+        )
+
+    def record_refund(
+        self, order_id: UUID, payment_intent_id: str, amount: int, refund_id: str | None = None
+    ) -> None:
         payment_id = self._update_payment(
             order_id,
+            payment_intent_id,
             "refunded_amount = refunded_amount + %(amount)s, status = 'refunded'",
             {"amount": amount},
         )
@@ -165,12 +208,13 @@ class OrderRepository(Repository):
         """Captured ``amount``; Stripe releases the rest of the authorization."""
         payment_id = self._update_payment(
             order_id,
+            payment_intent_id,
             "captured_amount = %(amount)s, voided_amount = amount - %(amount)s,"
             " status = 'succeeded'",
             {"amount": amount},
         )
         self._payment_event(payment_id, "captured", amount, payment_intent_id)
-        payment = self.payment(order_id)
+        payment = self._by_intent(order_id, payment_intent_id)
         if payment is not None and payment.voided_amount:
             self._payment_event(payment_id, "voided", payment.voided_amount, payment_intent_id)
 
@@ -179,15 +223,16 @@ class OrderRepository(Repository):
     ) -> None:
         """The authorization was cancelled (by us, or lapsed at Stripe): nothing is owed.
         Recorded once: a payment already ``canceled`` is left as it is."""
-        before = self.payment(order_id)
+        before = self._by_intent(order_id, payment_intent_id)
         if before is None or before.status == "canceled":
             return
         payment_id = self._update_payment(
             order_id,
+            payment_intent_id,
             "voided_amount = amount - captured_amount, status = 'canceled'",
             {},
         )
-        payment = self.payment(order_id)
+        payment = self._by_intent(order_id, payment_intent_id)
         assert payment is not None
         self._payment_event(payment_id, kind, payment.voided_amount, payment_intent_id)
 

@@ -79,13 +79,14 @@ class OutboxRepository(Repository):
         )
         return cur.rowcount
 
-    def refunds_requested(self, order_id: UUID) -> int:
-        """Every refund ever queued for the order, whatever its state (a dead one may be
-        replayed, so it still counts)."""
+    def refunds_requested(self, order_id: UUID, payment_intent_id: str | None = None) -> int:
+        """Every refund ever queued for the order (or for one of its payments), whatever
+        its state (a dead one may be replayed, so it still counts)."""
         row = self.conn.execute(
             "SELECT COALESCE(SUM((payload->>'amount')::bigint), 0)::bigint AS n FROM outbox"
-            " WHERE kind = 'stripe.refund' AND payload->>'order_id' = %s",
-            (str(order_id),),
+            " WHERE kind = 'stripe.refund' AND payload->>'order_id' = %s"
+            " AND (%s::text IS NULL OR payload->>'payment_intent_id' = %s)",
+            (str(order_id), payment_intent_id, payment_intent_id),
         ).fetchone()
         return int(row["n"]) if row else 0
 

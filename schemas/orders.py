@@ -23,7 +23,9 @@ class OrderLineView(BaseModel):
 
 
 class PaymentView(BaseModel):
-    """The order's money, from its payment row: ``state`` is derived from the amounts."""
+    """The order's money, from its payment rows: ``state`` is derived from the amounts.
+    As ``payment``, the sum of every payment of the order; in ``payments``, one each (the
+    order's own first, then one per batch of items added during the window)."""
 
     state: str
     capture_method: str
@@ -44,6 +46,7 @@ class OrderView(BaseModel):
     total: MinorUnits
     refunded_amount: MinorUnits
     payment: PaymentView | None
+    payments: list[PaymentView] = []
     modification_allowed: bool
     remaining_seconds: int
     window_ends_at: datetime

@@ -53,6 +53,7 @@ class Refund(Message):
         "requested_by_customer",
         "requested_by_merchant",
         "duplicate",
+        "window_closed",
     ]
 
 
@@ -95,7 +96,14 @@ class OrderChangeEmail(Message):
 
     kind: Literal["email.order_change"] = "email.order_change"
     order_id: UUID
-    change: Literal["cancelled", "address_changed", "quantity_changed", "capture_failed", "shipped"]
+    change: Literal[
+        "cancelled",
+        "address_changed",
+        "quantity_changed",
+        "capture_failed",
+        "shipped",
+        "items_added",
+    ]
 
 
 class CartClear(Message):

@@ -147,6 +147,8 @@ class CheckoutRecord(Record):
     expires_at: datetime
     nonce_hash: str
     created_at: datetime
+    order_id: UUID | None = None
+    """Set on a supplementary checkout: the placed order whose items it adds and pays for."""
 
 
 class HoldLine(Record):
@@ -185,6 +187,8 @@ class OrderLineRecord(Record):
     quantity: int
     unit_amount: MinorUnits
     line_total: MinorUnits
+    checkout_id: UUID | None = None
+    """The supplementary checkout that added and paid for this line; None: the order's own."""
 
 
 class PaymentRecord(Record):
@@ -199,6 +203,8 @@ class PaymentRecord(Record):
     capture_method: Literal["automatic", "manual"] = "automatic"
     captured_amount: MinorUnits = 0
     voided_amount: MinorUnits = 0
+    checkout_id: UUID | None = None
+    """The supplementary checkout this payment paid for; None: the order's own payment."""
 
     @model_validator(mode="before")
     @classmethod

@@ -35,7 +35,7 @@ STATUS: dict[type[e.KassaError], int] = {
     e.RefundExceedsCaptured: 409,
     e.OrderNotChangeable: 409,
     e.AmountIncreaseNotAllowed: 409,
-    e.AddingItemsUnavailable: 501,
+    e.WindowClosing: 409,
     e.PaymentProviderUnavailable: 503,
     e.StockUnavailable: 503,
     e.Unauthorized: 401,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from checkout import modifications
+from checkout.additions import add_items
 from checkout.modifications import ChangeRequest
 from checkout.orders import order_for_owner
+from schemas.checkout import CheckoutResponse
 from schemas.orders import AddLineInput, AddressInput, OrderView, QuantityInput
 from web.context import container, shop
 from web.cookies import ORDER_COOKIE
@@ -106,13 +108,30 @@ def change_line(reference: str, line_id: int) -> Response:
 
 @bp.post("/<reference>/lines")
 @documented(
-    "Add items to an order (not available yet: answers 501 adding_items_unavailable after "
-    "the ownership and window checks; an authorization is never raised)",
+    "Add items during the window, without ever raising an authorization: the items are "
+    "priced from today's catalog (no coupon, no shipping), held, and paid through a "
+    "supplementary Stripe Checkout Session of their own (same capture mode as the order, "
+    "expiring no later than the window's end). Once paid, they become order lines and are "
+    "captured or refunded with the order; unpaid, their hold lapses and the order stays "
+    "as it was; paid after the window, the payment is refunded in full. The same "
+    "Idempotency-Key (required) returns the same session",
     body=AddLineInput,
-    headers=CHANGE_HEADERS,
+    response=CheckoutResponse,
+    headers={**OWNER, "Idempotency-Key": "required"},
     status=201,
-    errors={**CHANGE_ERRORS, 501: "adding_items_unavailable"},
+    errors={
+        **CHANGE_ERRORS,
+        400: "idempotency_key_required",
+        404: "order_not_found, unknown_sku",
+        409: "window_closed, window_closing (under 30 minutes left to pay), out_of_stock",
+        422: "invalid_request, idempotency_key_reused, currency_mismatch",
+        503: "payment_provider_unavailable",
+    },
 )
 def add_line(reference: str) -> Response:
     body = parse_body(AddLineInput)
-    return _order_response(modifications.add_line(container(), _request(reference), body))
+    result = add_items(container(), _request(reference), body)
+    resp = jsonify(result.model_dump())
+    resp.status_code = 201
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

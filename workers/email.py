@@ -36,6 +36,10 @@ CHANGE_TEXT = {
     ),
     "quantity_changed": ("Your order {ref} was changed", "Your order {ref} was changed."),
     "shipped": ("Your order {ref} is on its way", "Your order {ref} has been shipped."),
+    "items_added": (
+        "Your order {ref}: items added",
+        "The items you added to your order {ref} are paid for and part of the order.",
+    ),
 }
 
 
@@ -102,7 +106,7 @@ def change(
 ) -> EmailMessage:
     subject, text = CHANGE_TEXT[what]
     body = [text.format(ref=order.reference), ""]
-    if what == "quantity_changed":
+    if what in ("quantity_changed", "items_added"):
         body += _summary(order, lines, exponent)
     if what == "shipped" and order.tracking_reference:
         body += [f"Tracking reference: {order.tracking_reference}", ""]

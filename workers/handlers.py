@@ -11,7 +11,13 @@ from email.message import EmailMessage
 from functools import partial
 from typing import Any, TypeVar
 
-from checkout.capture import begin_capture, fail_capture_in, finish_capture_in
+from checkout.capture import (
+    ToCapture,
+    begin_capture,
+    fail_capture_in,
+    finish_capture_in,
+    record_captures_in,
+)
 from checkout.merchant_events import emit_order_in
 from checkout.ports import PaymentProviderError, Services
 from repos.unit_of_work import UnitOfWork
@@ -136,36 +142,48 @@ def _record_refund(effect: Effect, msg: Refund, refund_id: str | None) -> None:
     if refund_id is None:
         effect.uow.orders.record_void(order.id, msg.payment_intent_id)
     else:
-        effect.uow.orders.record_refund(order.id, msg.amount, refund_id)
+        effect.uow.orders.record_refund(order.id, msg.payment_intent_id, msg.amount, refund_id)
     emit_order_in(effect.uow, "order.refunded", order)
 
 
 @handles(Capture)
 def capture(effect: Effect, msg: Capture) -> None:
-    """At the end of the modification window: capture what the order is worth now
-    (changes only ever lower it). See checkout.capture for why this cannot interleave
+    """At the end of the modification window: capture what each authorization of the
+    order owes now (changes only ever lower it; items added during the window were paid
+    by an authorization of their own). See checkout.capture for why this cannot interleave
     with a change. A refusal that no retry can fix marks the order capture_failed."""
     _order(effect, msg.order_id)
-    amount = begin_capture(effect.services, effect.shop.id, msg.order_id)
-    if amount is None:
+    owed = begin_capture(effect.services, effect.shop.id, msg.order_id)
+    if owed is None:
         return
     payments = effect.services.payments
-    try:
-        payments.capture(
-            effect.shop, msg.payment_intent_id, amount, idempotency_key=effect.dedupe_key
-        )
-    except PaymentProviderError as exc:
-        if exc.transient:
-            raise
-        status = payments.retrieve_payment_intent(effect.shop, msg.payment_intent_id).status
-        fail_capture_in(
-            effect.uow,
-            msg.order_id,
-            exc.code or "capture_refused",
-            void=status == "requires_capture",
-        )
-        return
-    finish_capture_in(effect.uow, msg.order_id, amount, msg.payment_intent_id)
+    done: list[ToCapture] = []
+    for c in owed:
+        key = effect.dedupe_key + c.key_suffix
+        try:
+            if c.amount:
+                payments.capture(effect.shop, c.payment_intent_id, c.amount, idempotency_key=key)
+            else:
+                payments.cancel_payment_intent(
+                    effect.shop, c.payment_intent_id, idempotency_key=key
+                )
+        except PaymentProviderError as exc:
+            if exc.transient:
+                raise
+            status = payments.retrieve_payment_intent(effect.shop, c.payment_intent_id).status
+            if c.amount == 0 and status == "canceled":  # voided by an earlier attempt
+                done.append(c)
+                continue
+            record_captures_in(effect.uow, msg.order_id, done)
+            fail_capture_in(
+                effect.uow,
+                msg.order_id,
+                exc.code or "capture_refused",
+                gone=None if status == "requires_capture" else c.payment_intent_id,
+            )
+            return
+        done.append(c)
+    finish_capture_in(effect.uow, msg.order_id, done)
 
 
 @handles(Void)

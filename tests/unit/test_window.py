@@ -83,10 +83,17 @@ def test_the_money_state_is_derived_from_the_amounts() -> None:
         base = {"stripe_payment_intent_id": "pi", "amount": 1000, "currency": "usd"}
         return PaymentRecord.model_validate({**base, "refunded_amount": 0, **amounts})
 
-    assert payment_state(payment(status="requires_capture")) == "authorized"
-    assert payment_state(payment(status="succeeded")) == "captured"
-    assert payment_state(payment(status="succeeded", refunded_amount=300)) == ("partially_refunded")
-    assert payment_state(payment(status="succeeded", refunded_amount=1000)) == "refunded"
+    assert payment_state([payment(status="requires_capture")]) == "authorized"
+    assert payment_state([payment(status="succeeded")]) == "captured"
+    assert payment_state([payment(status="succeeded", refunded_amount=300)]) == (
+        "partially_refunded"
+    )
+    assert payment_state([payment(status="succeeded", refunded_amount=1000)]) == "refunded"
     voided = payment(status="canceled", capture_method="manual", captured_amount=0)
-    assert payment_state(voided.model_copy(update={"voided_amount": 1000})) == "voided"
-    assert payment_state(None) == "none"
+    voided = voided.model_copy(update={"voided_amount": 1000})
+    assert payment_state([voided]) == "voided"
+    assert payment_state([]) == "none"
+    # Items added during the window: a second payment counts with the first.
+    added = payment(status="succeeded", amount=400, refunded_amount=400)
+    assert payment_state([payment(status="succeeded"), added]) == "partially_refunded"
+    assert payment_state([voided, payment(status="requires_capture")]) == "authorized"

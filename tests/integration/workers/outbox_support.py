@@ -340,7 +340,10 @@ class Orders:
                     stripe_payment_intent_id=payment_intent_id,
                     amount=order.total,
                     currency="usd",
-                    status="succeeded",
+                    # An order waiting for capture was paid by an authorization.
+                    status="requires_capture"
+                    if status in ("authorized", "capturing")
+                    else "succeeded",
                     refunded_amount=0,
                 ),
             )

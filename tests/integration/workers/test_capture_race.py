@@ -119,10 +119,10 @@ def test_a_capture_that_died_after_stripe_finishes_with_the_same_amount_once(
     order = buy(client, container, emulator.url, LINES)
     row = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.capture'")
     key = db(container, "SELECT dedupe_key FROM outbox WHERE id = %s", row)
-    amount = begin_capture(container, "demo", order.order_id)
-    assert amount is not None
-    pi = order.payment().stripe_payment_intent_id
-    assert pi is not None
+    owed = begin_capture(container, "demo", order.order_id)
+    assert owed is not None and len(owed) == 1
+    amount, pi = owed[0].amount, owed[0].payment_intent_id
+    assert pi == order.payment().stripe_payment_intent_id
     container.payments.capture(order.shop, pi, amount, idempotency_key=key)  # then "SIGKILL"
     mug = order.line_id("MUG-WHITE")
     refused = order.set_quantity(mug, 1)

@@ -224,17 +224,20 @@ def test_changes_need_the_owner_and_an_open_window(
     assert order.set_quantity(mug, 1.5).status_code == 422
     assert order.set_quantity(mug, -1).status_code == 422
     assert order.set_quantity(mug, 3).get_json()["error"]["code"] == "amount_increase_not_allowed"
-    added = client.post(f"{path}/lines", json={"sku": "STICKERS", "quantity": 1}, headers=shop)
-    assert (added.status_code, added.get_json()["error"]["code"]) == (
-        501,
-        "adding_items_unavailable",
-    )
+    add = {"sku": "STICKERS", "quantity": 1}
+    for resp in (
+        stranger.post(f"{path}/lines", json=add, headers={**wrong, "Idempotency-Key": "a"}),
+        stranger.post(f"{path}/lines", json=add, headers={**shop, "Idempotency-Key": "a"}),
+    ):
+        assert resp.status_code in (401, 404)
+    assert db(container, "SELECT count(*) FROM checkouts WHERE order_id IS NOT NULL") == 0
     assert db(container, "SELECT count(*) FROM order_events") == 0
 
     order.close_window()
     view = order.get().get_json()
     assert (view["modification_allowed"], view["remaining_seconds"]) == (False, 0)
-    for resp in (order.cancel(), order.set_quantity(mug, 1), order.set_address(ADDRESS)):
+    late_add = client.post(f"{path}/lines", json=add, headers={**shop, "Idempotency-Key": "late"})
+    for resp in (order.cancel(), order.set_quantity(mug, 1), order.set_address(ADDRESS), late_add):
         assert (resp.status_code, resp.get_json()["error"]["code"]) == (409, "window_closed")
     assert db(container, "SELECT status FROM orders") == "authorized"
 

@@ -176,6 +176,8 @@ def test_the_openapi_document_names_the_changes_and_their_errors(client: Any) ->
     assert "window_closed" in line["responses"]["409"]["description"]
     assert "QuantityInput" in str(line["requestBody"])
     assert "AddressInput" in str(paths["/api/orders/{reference}/address"]["put"]["requestBody"])
-    assert "501" in paths["/api/orders/{reference}/lines"]["post"]["responses"]
+    add = paths["/api/orders/{reference}/lines"]["post"]
+    assert "CheckoutResponse" in str(add["responses"]["201"])
+    assert "window_closing" in add["responses"]["409"]["description"]
     headers = {p["name"] for p in line["parameters"]}
     assert {"Idempotency-Key", "X-Modification-Token", "X-Shop-Id"} <= headers
