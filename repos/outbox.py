@@ -125,13 +125,17 @@ class OutboxRepository(Repository):
         )
 
     def by_state(
-        self, state: OutboxState, kind: str | None = None, limit: int = 500
+        self,
+        state: OutboxState,
+        kind: str | None = None,
+        limit: int = 500,
+        shop_id: str | None = None,
     ) -> list[OutboxRow]:
         return self._all(
             OutboxRow,
             "SELECT * FROM outbox WHERE state = %s AND (%s::text IS NULL OR kind = %s)"
-            " ORDER BY id LIMIT %s",
-            (state, kind, kind, limit),
+            " AND (%s::text IS NULL OR shop_id = %s) ORDER BY id LIMIT %s",
+            (state, kind, kind, shop_id, shop_id, limit),
         )
 
     def for_shop(self, shop_id: str, kind: str | None = None) -> list[OutboxRow]:
@@ -141,30 +145,35 @@ class OutboxRepository(Repository):
             (shop_id, kind, kind),
         )
 
-    def replay(self, ids: list[int] | None, kind: str | None = None) -> list[int]:
-        """Dead rows back to pending with a fresh attempt budget; None means every dead row."""
+    def replay(
+        self, ids: list[int] | None, kind: str | None = None, shop_id: str | None = None
+    ) -> list[int]:
+        """Dead rows back to pending with a fresh attempt budget; None means every dead row
+        (of every shop, unless ``shop_id`` names one)."""
         rows = self.conn.execute(
             """
             UPDATE outbox SET state = 'pending', attempts = 0, available_at = now(),
                 enqueued_at = NULL
             WHERE state = 'dead' AND (%s::bigint[] IS NULL OR id = ANY(%s))
-              AND (%s::text IS NULL OR kind = %s)
+              AND (%s::text IS NULL OR kind = %s) AND (%s::text IS NULL OR shop_id = %s)
             RETURNING id
             """,
-            (ids, ids, kind, kind),
+            (ids, ids, kind, kind, shop_id, shop_id),
         ).fetchall()
         return sorted(r["id"] for r in rows)
 
-    def stats(self) -> tuple[dict[str, int], float]:
+    def stats(self, shop_id: str | None = None) -> tuple[dict[str, int], float]:
         """Rows by state, and the age in seconds of the oldest pending row that is due (0 when
-        none is): one pass over the table, for the metrics scrape."""
+        none is): one pass over the table (or one shop's rows), for the metrics scrape and
+        the merchant console."""
         rows = self.conn.execute(
             """
             SELECT state, count(*) AS n,
                    EXTRACT(EPOCH FROM now() - min(available_at)
                            FILTER (WHERE available_at <= now()))::float8 AS oldest
-            FROM outbox GROUP BY state
-            """
+            FROM outbox WHERE (%s::text IS NULL OR shop_id = %s) GROUP BY state
+            """,
+            (shop_id, shop_id),
         ).fetchall()
         oldest = next((r["oldest"] for r in rows if r["state"] == "pending"), None)
         return {r["state"]: int(r["n"]) for r in rows}, max(0.0, float(oldest or 0.0))

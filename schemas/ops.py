@@ -37,6 +37,16 @@ class Replayed(BaseModel):
     replayed: list[int]
 
 
+class OutboxHealth(BaseModel):
+    """One shop's side effects at a glance (the merchant console): rows per state, how long
+    the oldest due pending row has waited (the relay's lag; 0 when none waits), and the
+    dead rows waiting for a replay."""
+
+    depth: dict[OutboxState, int]
+    oldest_pending_seconds: float
+    dead: list[OutboxEntry]
+
+
 class PaymentDrift(BaseModel):
     shop_id: str
     order_reference: str

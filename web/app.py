@@ -18,6 +18,7 @@ from web import (
     cart,
     catalog,
     checkout,
+    console,
     health,
     ops,
     orders,
@@ -84,4 +85,5 @@ def create_app(container: Container) -> Flask:
         app.register_blueprint(admin)
     for blueprint in (catalog.bp, cart.bp, checkout.bp, orders.bp, webhooks.bp, storefront.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(console.bp)
     return app

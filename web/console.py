@@ -1,0 +1,204 @@
+"""The merchant console: server-rendered pages over the merchant use cases.
+
+Sign in with a shop's API key (or the operator token and a shop id) into a signed,
+HttpOnly session cookie (``web/console_session.py``); then orders, stock and the outbox's
+health. Every form carries a CSRF token and an idempotency key, and every write goes
+through ``merchant.writes.perform`` like the JSON API's, so it is audited with the actor
+and a double submit does it once. Plain HTML: no JavaScript needed, nothing in
+localStorage, no secret in a URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from checkout import outbox_admin
+from checkout.errors import KassaError, Unauthorized
+from merchant.api_keys import PREFIX, authenticate
+from merchant.stock import list_stock
+from merchant.writes import Actor, Change, perform
+from web.admin_auth import MAX_IDEMPOTENCY_KEY, is_operator
+from web.console_session import ConsoleSession, current_session, end_session, start_session
+from web.context import container
+from web.csrf import attach_csrf_cookie, csrf_token, require_csrf
+from web.errors import status_for
+from web.limits import client_ip, limiter, retry_after_seconds
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+LOGIN_LIMIT = "10/minute"
+"""Sign-in attempts per client IP: a key cannot be guessed, but a flood costs lookups."""
+
+OPEN_ENDPOINTS = {"console.login", "console.login_form"}
+
+NOTICES = {
+    "replayed": "The event is queued again; the workers will deliver it shortly.",
+}
+
+
+@bp.app_template_filter("utc")
+def utc_filter(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def session() -> ConsoleSession:
+    return g.console  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def require_session() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    found = current_session()
+    if found is None:
+        resp = redirect(url_for("console.login_form"), 303)
+        end_session(resp)
+        return resp
+    g.console = found
+    return None
+
+
+def page(template: str, status: int = 200, **context: Any) -> Response:
+    """A console page: never cached (it shows one shop's private data), CSRF id attached."""
+    found: ConsoleSession | None = g.get("console")
+    notice = NOTICES.get(request.args.get("done", ""))
+    html = render_template(
+        template,
+        session=found,
+        shop=found.shop if found else None,
+        csrf_token=csrf_token(),
+        notice=notice,
+        **context,
+    )
+    resp = make_response(html, status)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    return attach_csrf_cookie(resp)
+
+
+@bp.errorhandler(KassaError)
+def kassa_error(exc: KassaError) -> Response:
+    return page("console/message.html", status_for(exc), error=exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    if status == 429:
+        message = "Too many sign-in attempts from here; wait a minute and try again."
+    resp = page("console/message.html", status, error=message)
+    if status == 429:
+        resp.headers["Retry-After"] = str(retry_after_seconds())
+    return resp
+
+
+def form_key() -> str:
+    """A fresh idempotency key for each rendered form: submitting it twice (a double click,
+    a reload after a lost answer) does the write once."""
+    return secrets.token_urlsafe(16)
+
+
+def write(action: str, subject: str | None, change: Change, details: dict[str, Any]) -> None:
+    """A form's write: CSRF-checked, once per form key, audited with the session's actor."""
+    require_csrf()
+    key = request.form.get("idempotency_key", "").strip() or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        key = None
+    fields = sorted((k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token",))
+    fingerprint = hashlib.sha256(repr((request.method, request.path, fields)).encode()).hexdigest()
+    perform(
+        container(),
+        session().actor,
+        action,
+        subject,
+        change,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        details={**details, "via": "console"},
+    )
+
+
+# --- signing in and out ---
+
+
+def sign_in(token: str, shop_id: str) -> Actor:
+    """The actor behind a key (its own shop; a shop named in the form must match) or behind
+    the operator token (for the shop named in the form). One answer for every failure."""
+    if token.startswith(PREFIX):
+        who = authenticate(container(), token)
+        if shop_id and shop_id != who.shop_id:
+            raise Unauthorized()
+        return who
+    if shop_id and is_operator(token):
+        with container().uow() as uow:
+            if uow.shops.exists(shop_id):
+                return Actor(shop_id=shop_id, label="operator")
+    raise Unauthorized()
+
+
+@bp.get("/login")
+def login_form() -> Response:
+    return page("console/login.html")
+
+
+@bp.post("/login")
+@limiter.limit(LOGIN_LIMIT, key_func=client_ip)
+def login() -> Response:
+    require_csrf()
+    token = request.form.get("credential", "").strip()
+    shop_id = request.form.get("shop_id", "").strip()
+    try:
+        actor = sign_in(token, shop_id)
+    except Unauthorized:
+        error = "That key or token is not valid for this shop."
+        return page("console/login.html", 401, error=error, shop_id=shop_id)
+    resp = redirect(url_for("console.home"), 303)
+    start_session(resp, actor)
+    return resp
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    require_csrf()
+    resp = redirect(url_for("console.login_form"), 303)
+    end_session(resp)
+    return resp
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("console.stock"), 303)
+
+
+# --- stock and the outbox ---
+
+
+@bp.get("/stock")
+def stock() -> Response:
+    return page("console/stock.html", levels=list_stock(container(), session().shop.id))
+
+
+@bp.get("/outbox")
+def outbox() -> Response:
+    health = outbox_admin.health(container(), session().shop.id)
+    return page("console/outbox.html", health=health, form_key=form_key())
+
+
+@bp.post("/outbox/<int:row_id>/replay")
+def replay(row_id: int) -> Response:
+    shop_id = session().shop.id
+    write(
+        "outbox.replay",
+        str(row_id),
+        lambda uow: outbox_admin.replay_dead_in(uow, row_id, shop_id),
+        {},
+    )
+    return redirect(url_for("console.outbox", done="replayed"), 303)
