@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_AMOUNT = re.compile(r"(?P<whole>[0-9]{1,12})(?:\.(?P<frac>[0-9]+))?")
+
 
 def percent_of(amount: int, percent: int) -> int:
     """Floor of ``amount * percent / 100`` in integer arithmetic: a discount never rounds up."""
@@ -14,3 +18,17 @@ def format_amount(amount: int, currency: str, exponent: int) -> str:
     whole, frac = divmod(abs(amount), 10**exponent)
     digits = f"{whole}.{frac:0{exponent}d}" if exponent else str(whole)
     return f"{sign}{digits} {currency.upper()}"
+
+
+def parse_amount(text: str, exponent: int) -> int | None:
+    """``"12.5", 2`` → ``1250``: an amount typed by a person, in major units, to minor units
+    without floats. None if it is not a plain non-negative number with at most ``exponent``
+    decimals."""
+    found = _AMOUNT.fullmatch(text.strip())
+    if found is None:
+        return None
+    whole, frac = found.group("whole"), found.group("frac") or ""
+    if len(frac) > exponent:
+        return None
+    scale: int = 10**exponent
+    return int(whole) * scale + int(frac.ljust(exponent, "0") or "0")

@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from checkout import outbox_admin
-from checkout.errors import KassaError, Unauthorized
+from checkout.errors import KassaError, OrderNotFound, Unauthorized
+from checkout.money import parse_amount
+from merchant import orders as merchant_orders
 from merchant.api_keys import PREFIX, authenticate
 from merchant.stock import list_stock
 from merchant.writes import Actor, Change, perform
+from schemas.merchant_orders import FulfilRequest, MerchantOrder, RefundLine, RefundRequest
+from schemas.records import OrderStatus
 from web.admin_auth import MAX_IDEMPOTENCY_KEY, is_operator
 from web.console_session import ConsoleSession, current_session, end_session, start_session
 from web.context import container
-from web.csrf import attach_csrf_cookie, csrf_token, require_csrf
+from web.csrf import CsrfFailed, attach_csrf_cookie, csrf_token, require_csrf
 from web.errors import status_for
 from web.limits import client_ip, limiter, retry_after_seconds
 
@@ -36,9 +42,14 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 LOGIN_LIMIT = "10/minute"
 """Sign-in attempts per client IP: a key cannot be guessed, but a flood costs lookups."""
 
+ORDERS_PER_PAGE = 50
+
 OPEN_ENDPOINTS = {"console.login", "console.login_form"}
 
 NOTICES = {
+    "refunded": "The refund is on its way to the customer's card.",
+    "cancelled": "The order is cancelled; its stock is back and the payment released.",
+    "shipped": "The order is marked shipped; the customer gets an email with the tracking reference.",
     "replayed": "The event is queued again; the workers will deliver it shortly.",
 }
 
@@ -175,7 +186,166 @@ def logout() -> Response:
 
 @bp.get("/")
 def home() -> Response:
-    return redirect(url_for("console.stock"), 303)
+    return redirect(url_for("console.orders"), 303)
+
+
+# --- orders ---
+
+
+@bp.get("/orders")
+def orders() -> Response:
+    status = request.args.get("status") or None
+    reference = (request.args.get("reference") or "").strip() or None
+    found = merchant_orders.list_orders(
+        container(),
+        session().shop.id,
+        status=status,
+        reference=reference,
+        cursor=request.args.get("cursor") or None,
+        limit=ORDERS_PER_PAGE,
+    )
+    return page(
+        "console/orders.html",
+        found=found,
+        statuses=get_args(OrderStatus),
+        status_filter=status,
+        reference=reference,
+        first_page=not request.args.get("cursor"),
+    )
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One entry of an order's timeline: when, what, who, and the money or total it moved."""
+
+    at: datetime
+    what: str
+    who: str
+    amount: int | None = None
+    total_change: tuple[int, int] | None = None
+    tracking: str | None = None
+
+
+def timeline(order: MerchantOrder) -> list[Moment]:
+    """The order's life in time order: placed, every change (who, what; shipped is one),
+    and every movement of money at Stripe."""
+    moments = [Moment(order.created_at, "placed", "customer", order.total)]
+    for e in order.events:
+        amount, tracking = e.details.get("amount"), e.details.get("tracking_reference")
+        moments.append(
+            Moment(
+                e.created_at,
+                e.kind.replace("_", " "),
+                e.actor,
+                amount if isinstance(amount, int) else None,
+                (e.total_before, e.total_after) if e.total_before != e.total_after else None,
+                tracking if isinstance(tracking, str) else None,
+            )
+        )
+    moments += [
+        Moment(p.created_at, f"payment {p.kind}", "Stripe", p.amount) for p in order.payment_events
+    ]
+    return sorted(moments, key=lambda m: m.at)
+
+
+def order_page(reference: str, status: int = 200, error: str | None = None) -> Response:
+    order = merchant_orders.order_detail(container(), session().shop, reference)
+    return page(
+        "console/order.html",
+        status,
+        order=order,
+        timeline=timeline(order),
+        refunds=[p for p in order.payment_events if p.kind == "refunded"],
+        can_refund=order.status in merchant_orders.REFUNDABLE and order.refundable > 0,
+        can_cancel=order.status in merchant_orders.CANCELLABLE,
+        can_ship=order.status in merchant_orders.SHIPPABLE,
+        form_key=form_key(),
+        error=error,
+    )
+
+
+@bp.get("/orders/<reference>")
+def order(reference: str) -> Response:
+    return order_page(reference)
+
+
+def change_order(
+    reference: str, action: str, done: str, details: dict[str, Any], change: Change
+) -> Response:
+    """Run one change from the order page; a refusal re-renders the page with the reason."""
+    try:
+        write(action, reference, change, details)
+    except (OrderNotFound, CsrfFailed):
+        raise
+    except KassaError as exc:
+        return order_page(reference, status_for(exc), exc.message)
+    return redirect(url_for("console.order", reference=reference, done=done), 303)
+
+
+def invalid(reference: str, message: str) -> Response:
+    require_csrf()
+    return order_page(reference, 422, message)
+
+
+@bp.post("/orders/<reference>/refund")
+def refund(reference: str) -> Response:
+    """Everything left (no fields), one line (``line_id`` and ``quantity``), or an amount
+    typed in the currency's major units (``amount``)."""
+    form = request.form
+    try:
+        if form.get("line_id"):
+            line = RefundLine.model_validate(
+                {"line_id": form["line_id"], "quantity": form.get("quantity", "")}
+            )
+            body = RefundRequest(lines=[line])
+        elif "amount" in form:
+            with container().uow() as uow:
+                exponent = uow.shops.currency_exponent(session().shop.currency) or 0
+            amount = parse_amount(form["amount"], exponent)
+            if not amount:
+                return invalid(
+                    reference, f"Type an amount such as {'12.50' if exponent else '1250'}."
+                )
+            body = RefundRequest(amount=amount)
+        else:
+            body = RefundRequest()
+    except ValidationError:
+        return invalid(
+            reference, "Choose a line and a quantity between 1 and the quantity ordered."
+        )
+    return change_order(
+        reference,
+        "order.refund",
+        "refunded",
+        body.model_dump(mode="json"),
+        lambda uow: merchant_orders.refund_in(uow, session().shop, reference, body),
+    )
+
+
+@bp.post("/orders/<reference>/cancel")
+def cancel(reference: str) -> Response:
+    return change_order(
+        reference,
+        "order.cancel",
+        "cancelled",
+        {},
+        lambda uow: merchant_orders.cancel_order_in(uow, session().shop, reference),
+    )
+
+
+@bp.post("/orders/<reference>/ship")
+def ship(reference: str) -> Response:
+    try:
+        body = FulfilRequest(tracking_reference=request.form.get("tracking_reference", "").strip())
+    except ValidationError:
+        return invalid(reference, "Type a tracking reference (up to 100 plain characters).")
+    return change_order(
+        reference,
+        "order.fulfil",
+        "shipped",
+        body.model_dump(),
+        lambda uow: merchant_orders.mark_fulfilled_in(uow, session().shop, reference, body),
+    )
 
 
 # --- stock and the outbox ---

@@ -1,5 +1,5 @@
-"""Fixtures for the merchant API: two seeded shops, the operator's headers, and a factory
-of API keys created through the operator API itself."""
+"""Fixtures for the merchant API: two seeded shops, the operator's headers, a factory of
+API keys created through the operator API itself, and orders from real purchases."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import api_checkout, db, pay
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
+from stripe_emulator.server import EmulatorServer
 
 Headers = dict[str, str]
 
@@ -40,3 +43,22 @@ def key_for(client: Any, operator: Headers) -> Callable[..., Headers]:
         return {"Authorization": f"Bearer {resp.get_json()['key']}"}
 
     return create
+
+
+@pytest.fixture
+def bought(
+    shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
+) -> Callable[..., dict[str, Any]]:
+    """A shopper buys; returns the checkout answer and the order's reference."""
+
+    def buy(sku: str = "MUG-WHITE", quantity: int = 2, key: str = "k1") -> dict[str, Any]:
+        co = api_checkout(live_server, sku, quantity, key=key)
+        pay(emulator.url, co["session_id"])
+        ref = wait_for(
+            lambda: db(
+                container, "SELECT reference FROM orders WHERE checkout_id = %s", co["checkout_id"]
+            )
+        )
+        return {**co, "reference": ref}
+
+    return buy

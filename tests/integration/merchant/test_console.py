@@ -9,37 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from integration.merchant.console_support import CSRF, FORM_KEY, csrf, login, new_key
 from support import db
 
 from kassa.bootstrap import Container
-from merchant.api_keys import create_api_key, revoke_api_key
-from schemas.merchant import ApiKeyCreate
+from merchant.api_keys import revoke_api_key
 from schemas.outbox import CartClear
 from web.console_session import SESSION_COOKIE
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-FORM_KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
-
-
-def new_key(container: Container, shop: str = "demo") -> tuple[str, str]:
-    created = create_api_key(container, ApiKeyCreate(shop_id=shop, name="console"))
-    return created.key, created.id
-
-
-def csrf(client: Any, path: str = "/console/login") -> str:
-    resp = client.get(path)
-    assert resp.status_code == 200
-    found = CSRF.search(resp.get_data(as_text=True))
-    assert found
-    return found.group(1)
-
-
-def login(client: Any, credential: str, shop_id: str = "") -> Any:
-    token = csrf(client)
-    return client.post(
-        "/console/login",
-        data={"csrf_token": token, "credential": credential, "shop_id": shop_id},
-    )
 
 
 def dead_row(container: Container, shop: str, key: str) -> int:

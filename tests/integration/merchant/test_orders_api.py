@@ -8,36 +8,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 import stripe
-from support import api_checkout, db, pay
+from support import db
 
-from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from stripe_emulator.server import EmulatorServer
 from workers.jobs import perform_row
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def bought(
-    shop_secret: str, live_server: str, container: Container, emulator: EmulatorServer
-) -> Callable[..., dict[str, Any]]:
-    """A shopper buys; returns the checkout answer and the order's reference."""
-
-    def buy(sku: str = "MUG-WHITE", quantity: int = 2, key: str = "k1") -> dict[str, Any]:
-        co = api_checkout(live_server, sku, quantity, key=key)
-        pay(emulator.url, co["session_id"])
-        ref = wait_for(
-            lambda: db(
-                container, "SELECT reference FROM orders WHERE checkout_id = %s", co["checkout_id"]
-            )
-        )
-        return {**co, "reference": ref}
-
-    return buy
 
 
 def run_refunds(container: Container) -> list[int]:
