@@ -1,5 +1,6 @@
 -- depends: 0040.merchant_events
--- The merchant console shows one shop's outbox: its depth by state, its oldest waiting row
--- and its dead rows. Done rows are never deleted, so without this every look is a scan of
--- the whole table.
-CREATE INDEX outbox_shop_state ON outbox (shop_id, state, available_at);
+-- transactional: false
+-- The merchant console shows one shop's outbox: its depth by state, its oldest due pending
+-- row and its dead rows. Without this index every look would scan the whole table. Built
+-- CONCURRENTLY so that adding it to a large live outbox does not block writes.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_shop_state ON outbox (shop_id, state, available_at);

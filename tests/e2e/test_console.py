@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import stripe
-from support import db, wait_for
+from support import db
 
 from checkout.webhook_signature import HEADER, SignatureError, verify
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from merchant.api_keys import create_api_key
 from merchant.events import create_endpoint
