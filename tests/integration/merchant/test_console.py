@@ -174,3 +174,11 @@ def test_outbox_health_shows_and_replays_only_the_shops_own_rows(
         str(mine),
     )
     assert audit == 1
+
+
+def test_sign_in_attempts_are_limited_per_client(client: Any, container: Container) -> None:
+    answers = [login(client, "kassa_sk_guess", "demo").status_code for _ in range(11)]
+    assert answers == [401] * 10 + [429]
+    resp = login(client, new_key(container)[0])
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
+    assert "wait a minute" in resp.get_data(as_text=True)
