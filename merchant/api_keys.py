@@ -82,3 +82,14 @@ def authenticate(services: Services, token: str) -> Actor:
             raise Unauthorized()
         uow.api_keys.touch(record.id)
     return Actor(shop_id=record.shop_id, label=f"api_key:{record.id}", key_id=record.id)
+
+
+def key_still_valid(services: Services, key_id: str, shop_id: str) -> bool:
+    """Whether a key that signed in earlier (the merchant console's session) still acts for
+    ``shop_id``: it exists, is of that shop and is not revoked. Counts as a use."""
+    with services.uow() as uow:
+        record = uow.api_keys.get(key_id)
+        if record is None or record.revoked_at is not None or record.shop_id != shop_id:
+            return False
+        uow.api_keys.touch(key_id)
+    return True

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from checkout import outbox_admin
 from checkout.errors import KassaError, OrderNotFound, Unauthorized
 from checkout.money import parse_amount
+from checkout.shops import shop_by_id
 from merchant import orders as merchant_orders
 from merchant.api_keys import PREFIX, authenticate
 from merchant.stock import list_stock
@@ -36,6 +37,7 @@ from web.context import container
 from web.csrf import CsrfFailed, attach_csrf_cookie, csrf_token, require_csrf
 from web.errors import status_for
 from web.limits import client_ip, limiter, retry_after_seconds
+from web.storefront import currency_exponents
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -148,10 +150,8 @@ def sign_in(token: str, shop_id: str) -> Actor:
         if shop_id and shop_id != who.shop_id:
             raise Unauthorized()
         return who
-    if shop_id and is_operator(token):
-        with container().uow() as uow:
-            if uow.shops.exists(shop_id):
-                return Actor(shop_id=shop_id, label="operator")
+    if shop_id and is_operator(token) and shop_by_id(container(), shop_id) is not None:
+        return Actor(shop_id=shop_id, label="operator")
     raise Unauthorized()
 
 
@@ -299,8 +299,7 @@ def refund(reference: str) -> Response:
             )
             body = RefundRequest(lines=[line])
         elif "amount" in form:
-            with container().uow() as uow:
-                exponent = uow.shops.currency_exponent(session().shop.currency) or 0
+            exponent = currency_exponents()[session().shop.currency]
             amount = parse_amount(form["amount"], exponent)
             if not amount:
                 return invalid(

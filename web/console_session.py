@@ -18,6 +18,8 @@ from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
+from checkout.shops import shop_by_id
+from merchant.api_keys import key_still_valid
 from merchant.writes import Actor
 from schemas.records import Shop
 from web.context import container
@@ -82,21 +84,17 @@ def current_session() -> ConsoleSession | None:
     if not isinstance(shop_id, str) or not isinstance(label, str):
         return None
     c = container()
-    with c.uow() as uow:
-        if isinstance(key_id, str):
-            key = uow.api_keys.get(key_id)
-            if key is None or key.revoked_at is not None or key.shop_id != shop_id:
-                return None
-            uow.api_keys.touch(key_id)
-        else:
-            expected = c.settings.admin_token
-            fingerprint = data.get("op")
-            if not expected or not isinstance(fingerprint, str):
-                return None
-            if not hmac.compare_digest(fingerprint, operator_fingerprint(expected)):
-                return None
-            key_id = None
-        shop = uow.shops.get(shop_id)
+    if isinstance(key_id, str):
+        if not key_still_valid(c, key_id, shop_id):
+            return None
+    else:
+        expected, fingerprint = c.settings.admin_token, data.get("op")
+        if not expected or not isinstance(fingerprint, str):
+            return None
+        if not hmac.compare_digest(fingerprint, operator_fingerprint(expected)):
+            return None
+        key_id = None
+    shop = shop_by_id(c, shop_id)
     if shop is None:
         return None
     return ConsoleSession(shop, Actor(shop_id=shop_id, label=label, key_id=key_id))

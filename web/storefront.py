@@ -67,10 +67,10 @@ def _page(template: str, shop: Shop, status: int = 200, **context: Any) -> Respo
 
 @bp.app_template_filter("money")
 def money_filter(amount: int, currency: str) -> str:
-    return format_amount(amount, currency, _exponents()[currency])
+    return format_amount(amount, currency, currency_exponents()[currency])
 
 
-def _exponents() -> dict[str, int]:
+def currency_exponents() -> dict[str, int]:
     """The currencies table, read once per process: it changes only with a migration."""
     ext = current_app.extensions
     if "kassa_exponents" not in ext:
