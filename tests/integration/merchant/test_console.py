@@ -88,9 +88,7 @@ def test_a_revoked_key_cannot_sign_in_and_ends_open_sessions(
     assert login(client, key).status_code == 401
 
 
-def test_a_changed_operator_token_ends_operator_sessions(
-    app: Any, client: Any, container: Container
-) -> None:
+def test_a_changed_operator_token_ends_operator_sessions(client: Any, container: Container) -> None:
     assert login(client, container.settings.admin_token, "demo").status_code == 303
     assert client.get("/console/stock").status_code == 200
     container.settings = container.settings.model_copy(update={"admin_token": "rotated-token"})

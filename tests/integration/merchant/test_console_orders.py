@@ -62,7 +62,7 @@ def test_the_list_filters_and_pages_newest_first(
     assert client.get("/console/orders?cursor=nonsense").status_code == 422
 
 
-def test_a_page_of_fifty_links_to_the_older_orders(
+def test_a_full_page_links_to_the_older_orders(
     client: Any, container: Container, bought: Bought, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr("web.console.ORDERS_PER_PAGE", 2)
