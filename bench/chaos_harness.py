@@ -59,7 +59,7 @@ from stack import Stack, StackError
 
 from devstack.processes import free_port, wait_http
 from devstack.services import EmbeddedRedis, start_services
-from ops.seed import DEMO_PRODUCTS, LOCATION_PRIORITY, seed_shop
+from ops.seed import DEMO_PRODUCTS, LOCATION_PRIORITY, seed_shop_in
 from repos.migrations import migrate
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer
@@ -354,7 +354,7 @@ class ChaosStack:
             for shop_id in self.config.shops:
                 key = api_key(shop_id)
                 with c.uow() as uow:
-                    seed_shop(
+                    seed_shop_in(
                         uow,
                         shop_id,
                         c.settings,

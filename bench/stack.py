@@ -37,7 +37,7 @@ from devstack.envfile import find_dev_env, read_dev_env
 from devstack.processes import ChildExited, Supervisor, free_port, wait_http
 from devstack.services import Services, start_services
 from kassa.bootstrap import Container, bootstrap
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from repos.migrations import migrate
 from repos.unit_of_work import UnitOfWork
 from schemas.records import InventoryLevel
@@ -308,7 +308,7 @@ def _owned(web_procs: int, keep: bool) -> Iterator[Stack]:
         )
         stack.spawn("emulator", "stripe_emulator", "--port", stripe_url.rsplit(":", 1)[1])
         with stack.container() as c, c.uow() as uow:
-            seed_shop(uow, SHOP, c.settings, currency="usd", stripe_api_key=STRIPE_KEY)
+            seed_shop_in(uow, SHOP, c.settings, currency="usd", stripe_api_key=STRIPE_KEY)
             _raise_stock(uow, preserve_reserved=False)
         for i, port in enumerate(ports):
             stack.spawn(f"web-{i}", "ops.cli", "web", "--port", str(port))

@@ -8,12 +8,11 @@ holds are finished only while active, and the expire message has a dedupe key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
 from checkout.lifecycle import is_live, release_in
-from repos.unit_of_work import UnitOfWork
+from checkout.ports import Services
 from schemas.outbox import ExpireSession
 
 log = logging.getLogger(__name__)
@@ -25,20 +24,20 @@ def expire_key(checkout_id: UUID) -> str:
     return f"checkout-{checkout_id}-expire"
 
 
-def reap(uow: Callable[[], UnitOfWork], now: datetime, *, batch: int = BATCH) -> int:
+def reap(services: Services, now: datetime, *, batch: int = BATCH) -> int:
     """Release every hold that lapsed before ``now``; returns how many checkouts were reaped."""
     reaped = 0
     while True:
-        with uow() as tx:
+        with services.uow() as tx:
             lapsed = tx.inventory.lapsed_checkouts(now, batch)
-        released = sum(_reap_one(uow, shop_id, checkout_id) for shop_id, checkout_id in lapsed)
+        released = sum(_reap_one(services, shop_id, checkout_id) for shop_id, checkout_id in lapsed)
         reaped += released
         if len(lapsed) < batch or released == 0:
             return reaped
 
 
-def _reap_one(uow: Callable[[], UnitOfWork], shop_id: str, checkout_id: UUID) -> int:
-    with uow() as tx:
+def _reap_one(services: Services, shop_id: str, checkout_id: UUID) -> int:
+    with services.uow() as tx:
         checkout = tx.checkouts.get(shop_id, checkout_id, lock=True)
         if checkout is None:
             return 0

@@ -131,7 +131,7 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
     container = _start("reap")
     try:
-        released = reap_now(container.uow)
+        released = reap_now(container)
     finally:
         container.close()
     print(f"released the lapsed holds of {released} checkout(s)")

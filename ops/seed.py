@@ -48,7 +48,7 @@ JPY_PRODUCTS: list[tuple[str, str, str, dict[str, str], int, dict[str, int]]] = 
 ]
 
 
-def seed_shop(
+def seed_shop_in(
     uow: UnitOfWork,
     shop_id: str,
     settings: Settings,
@@ -118,5 +118,5 @@ def seed_and_mirror(container: Container, shop_id: str, **options: Any) -> None:
     ``kassa reconcile`` finds no drift. The mirror is filled by reconcile's own repair, which
     also keeps an in-flight decrement from being applied twice on a re-seed."""
     with container.uow() as uow:
-        seed_shop(uow, shop_id, container.settings, **options)
+        seed_shop_in(uow, shop_id, container.settings, **options)
     reconcile_mirror(container, shop_id)

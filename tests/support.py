@@ -126,7 +126,7 @@ def lapse(container: Any, checkout_id: str) -> None:
         )
     from checkout.reaper import reap
 
-    assert reap(container.uow, datetime.now(UTC)) == 1
+    assert reap(container, datetime.now(UTC)) == 1
     assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout_id) == "expired"
 
 

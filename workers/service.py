@@ -22,10 +22,10 @@ from typing import Any
 import redis
 from rq import SimpleWorker
 
+from checkout.ports import Services
 from checkout.reaper import reap
 from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
-from repos.unit_of_work import UnitOfWork
 from workers import context
 from workers.queue import QUEUE_NAME
 from workers.retention import purge
@@ -59,8 +59,8 @@ class KassaWorker(SimpleWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-def reap_now(uow: Callable[[], UnitOfWork]) -> int:
-    released = reap(uow, datetime.now(UTC))
+def reap_now(services: Services) -> int:
+    released = reap(services, datetime.now(UTC))
     if released:
         log.info("lapsed holds released", extra={"checkouts": released})
     return released
@@ -101,7 +101,7 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
         stop.set()
 
     if periodic and not burst:
-        reaper = functools.partial(reap_now, container.uow)
+        reaper = functools.partial(reap_now, container)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
         Periodic(
             "reconciler", lambda: reconcile(container), settings.reconcile_interval_seconds, stop

@@ -16,7 +16,7 @@ from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProc
 
 from devstack.services import free_port
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from outbox.relay import Relay
 from schemas.settings import Settings
 
@@ -88,7 +88,7 @@ def stack(
     from werkzeug.serving import make_server
 
     with container.uow() as uow:
-        seed_shop(uow, "demo", settings, stripe_api_key=DEMO_KEY)
+        seed_shop_in(uow, "demo", settings, stripe_api_key=DEMO_KEY)
     url = f"http://127.0.0.1:{web_port}"
     secret = container.payments.register_webhook(DEMO_KEY, f"{url}/webhooks/stripe/demo")
     with container.uow() as uow:

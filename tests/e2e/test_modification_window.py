@@ -12,7 +12,7 @@ from support import db
 
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from schemas.records import Shop
 from stripe_emulator.server import EmulatorServer
 
@@ -23,7 +23,9 @@ DEMO_KEY = "sk_test_kassa_demo"
 
 def delayed_shop(container: Container) -> Shop:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY, capture_mode="delayed")
+        seed_shop_in(
+            uow, "demo", container.settings, stripe_api_key=DEMO_KEY, capture_mode="delayed"
+        )
         shop = uow.shops.get("demo")
     assert shop is not None
     return shop

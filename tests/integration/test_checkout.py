@@ -11,7 +11,7 @@ from support import Storefront, inject_fault, sessions_created, sql_one
 
 from kassa.bootstrap import Container
 from kassa.stripe_gateway import StripeGateway
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from schemas.records import InventoryLevel
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
@@ -26,8 +26,8 @@ def settings(base_settings: Settings) -> Settings:
 @pytest.fixture(autouse=True)
 def shops(container: Container) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
-        seed_shop(
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(
             uow,
             "tokyo",
             container.settings,

@@ -8,13 +8,13 @@ import psycopg
 import pytest
 
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 
 
 @pytest.fixture
 def conn(container: Container) -> psycopg.Connection:  # type: ignore[type-arg]
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings)
+        seed_shop_in(uow, "demo", container.settings)
     c = psycopg.connect(container.settings.database_url, autocommit=True)
     yield c
     c.close()

@@ -98,10 +98,10 @@ def test_the_status_page_fulfils_an_expired_but_paid_checkout(
     container: Container, live_server: str, emulator: EmulatorServer
 ) -> None:
     """No webhook endpoint at all: the customer's own status poll finds the late payment."""
-    from ops.seed import seed_shop
+    from ops.seed import seed_shop_in
 
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
     browser = requests.Session()
     resp = browser.post(
         f"{live_server}/api/checkout",

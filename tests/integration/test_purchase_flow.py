@@ -22,7 +22,7 @@ from devstack.processes import wait_for
 from devstack.services import EmbeddedRedis
 from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from outbox.relay import Relay
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
@@ -80,7 +80,7 @@ def test_one_purchase_every_effect_once_and_no_pii_in_logs(
     tmp_path: Path,
 ) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY)
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key=DEMO_KEY)
         container.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
     secret = container.payments.register_webhook(DEMO_KEY, f"{live_server}/webhooks/stripe/demo")
     with container.uow() as uow:
@@ -169,7 +169,7 @@ def test_webhook_while_redis_is_down_then_every_effect_once(
     relay = worker = None
     try:
         with local.uow() as uow:
-            seed_shop(uow, "demo", local.settings, stripe_api_key=DEMO_KEY)
+            seed_shop_in(uow, "demo", local.settings, stripe_api_key=DEMO_KEY)
             local.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
         secret = local.payments.register_webhook(DEMO_KEY, f"{url}/webhooks/stripe/demo")
         with local.uow() as uow:

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 
 
 @pytest.fixture(autouse=True)
 def demo(container: Container) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings)
+        seed_shop_in(uow, "demo", container.settings)
 
 
 def token(html: str) -> str:

@@ -23,7 +23,7 @@ from support import (
 from devstack.processes import wait_for
 from devstack.services import Services
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from schemas.records import InventoryLevel
 from stripe_emulator.server import EmulatorServer
 
@@ -255,7 +255,7 @@ def test_status_endpoint_fulfils_when_the_webhook_is_lost(
     container: Container, app: Any, emulator: EmulatorServer
 ) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY)
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key=DEMO_KEY)
     client = app.test_client()  # no webhook endpoint registered: the event goes nowhere
     resp = client.post(
         "/api/checkout",
@@ -276,7 +276,9 @@ def test_delayed_capture_shop_authorizes_then_schedules_capture(
     live_server: str, container: Container, emulator: EmulatorServer
 ) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=DEMO_KEY, capture_mode="delayed")
+        seed_shop_in(
+            uow, "demo", container.settings, stripe_api_key=DEMO_KEY, capture_mode="delayed"
+        )
     secret = container.payments.register_webhook(DEMO_KEY, f"{live_server}/webhooks/stripe/demo")
     with container.uow() as uow:
         uow.shops.set_webhook_secret("demo", secret)

@@ -11,7 +11,7 @@ from support import api_checkout, db, pay
 
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from stripe_emulator.server import EmulatorServer
 
 Headers = dict[str, str]
@@ -20,8 +20,8 @@ Headers = dict[str, str]
 @pytest.fixture(autouse=True)
 def two_shops(container: Container) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
-        seed_shop(
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(
             uow, "tokyo", container.settings, currency="jpy", stripe_api_key="sk_test_kassa_tokyo"
         )
 

@@ -10,7 +10,7 @@ import pytest
 from integration.workers.outbox_support import Orders, RelayThread, SmtpSink, WorkerProcess
 
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from outbox.relay import Relay
 from schemas.settings import Settings
 
@@ -80,7 +80,7 @@ def smtp_sink() -> Iterator[Callable[..., SmtpSink]]:
 @pytest.fixture(autouse=True)
 def demo_shop(container: Container) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
 
 
 @pytest.fixture

@@ -218,7 +218,7 @@ def test_unpaid_added_items_lapse_and_leave_the_order_as_it_was(
         " WHERE checkout_id = %s RETURNING id",
         created["checkout_id"],
     )
-    assert reap(container.uow, datetime.now(UTC)) == 1
+    assert reap(container, datetime.now(UTC)) == 1
     assert reserved(container, "STICKERS") == stickers_reserved
     run_effects()
 

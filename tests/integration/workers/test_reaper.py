@@ -32,8 +32,8 @@ def test_lapsed_hold_is_released_once_and_its_session_expired(
     assert reserved(container, "MUG-WHITE") == 5
 
     now = datetime.now(UTC)
-    assert reap(container.uow, now) == 1
-    assert reap(container.uow, now) == 0
+    assert reap(container, now) == 1
+    assert reap(container, now) == 0
     assert reserved(container, "MUG-WHITE") == 2  # the live hold is untouched
 
     with container.uow() as uow:
@@ -66,7 +66,7 @@ def test_concurrent_reapers_release_once(container: Container, orders: Orders) -
     assert reserved(container, "STICKERS") == 10
     now = datetime.now(UTC)
     with ThreadPoolExecutor(4) as pool:
-        released = list(pool.map(lambda _: reap(container.uow, now), range(4)))
+        released = list(pool.map(lambda _: reap(container, now), range(4)))
     assert sum(released) == 5
     assert reserved(container, "STICKERS") == 0
 

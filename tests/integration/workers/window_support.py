@@ -14,7 +14,7 @@ from support import db, emulator_state, pay
 
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 from schemas.records import PaymentRecord, Shop
 from schemas.stripe import PaymentIntent
 
@@ -23,7 +23,7 @@ API_KEY = "sk_test_kassa_demo"
 
 def use_capture_mode(container: Container, mode: Literal["immediate", "delayed"]) -> Shop:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key=API_KEY, capture_mode=mode)
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key=API_KEY, capture_mode=mode)
         shop = uow.shops.get("demo")
         container.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
     assert shop is not None
