@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from checkout.errors import InvalidRequest, UnknownLine, UnknownSku
 from checkout.ports import Services
-from checkout.pricing import total_quantities, variant_of
+from checkout.pricing import price_cart, total_quantities, variant_of
 from schemas.cart import (
+    CartQuote,
     CartView,
     HydratedLine,
     InventoryItemResult,
@@ -14,7 +15,7 @@ from schemas.cart import (
     ProductList,
     ProductView,
 )
-from schemas.records import Shop
+from schemas.records import Product, Shop
 
 
 def list_products(services: Services, shop: Shop) -> ProductList:
@@ -68,13 +69,43 @@ def view_cart(services: Services, shop: Shop, cart_id: str | None) -> CartView:
     )
 
 
-def add_item(services: Services, shop: Shop, cart_id: str, sku: str, quantity: int) -> None:
+def quote_cart(
+    services: Services,
+    shop: Shop,
+    cart_id: str | None,
+    shipping_option_id: str | None,
+    coupon: str | None,
+) -> CartQuote:
+    """Shipping, discount and total before the payment page. An unknown shipping option falls
+    back to the first one offered; an unknown coupon is priced without and flagged."""
+    lines = services.carts.lines(shop.id, cart_id) if cart_id else []
+    wanted = total_quantities((line.sku, line.quantity) for line in lines)
+    with services.uow() as uow:
+        options = uow.catalog.shipping_options(shop.id)
+        found = uow.catalog.coupon(shop.id, coupon) if coupon else None
+        products = uow.catalog.products(shop.id, sorted(wanted)) if wanted else {}
+    shipping = next((o for o in options if o.id == shipping_option_id), None)
+    priced = price_cart(
+        shop.currency,
+        {sku: qty for sku, qty in wanted.items() if sku in products},  # delisted: not sold
+        products,
+        shipping or (options[0] if options else None),
+        found,
+    )
+    return CartQuote(
+        priced=priced, shipping_options=options, coupon_rejected=bool(coupon) and found is None
+    )
+
+
+def add_item(services: Services, shop: Shop, cart_id: str, sku: str, quantity: int) -> Product:
+    """Returns the product added, so the shopper can be told what went in."""
     with services.uow() as uow:
         product = uow.catalog.products(shop.id, [sku]).get(sku)
     if product is None:
         raise UnknownSku(details={"sku": sku})
     if not services.carts.add(shop.id, cart_id, sku, variant_of(product), quantity):
         raise InvalidRequest("A cart line can hold at most 999 units.")
+    return product
 
 
 def set_quantity(

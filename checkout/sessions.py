@@ -93,9 +93,7 @@ def session_config(
             price_data=StripeLineItemPriceData(
                 currency=checkout.currency,
                 unit_amount=line.unit_amount,
-                product_data={
-                    "name": f"{line.name} ({line.variant})" if line.variant else line.name
-                },
+                product_data={"name": line.display_name},
             ),
             quantity=line.quantity,
         )
@@ -136,7 +134,7 @@ def session_config(
 def _discounted(checkout: CheckoutRecord, items: list[StripeLineItem]) -> list[StripeLineItem]:
     """Stripe has no negative line items; a discounted cart is one line of the snapshot total,
     so the amount charged is exactly the amount Kassa computed."""
-    names = ", ".join(f"{line.quantity} x {line.name}" for line in checkout.lines)
+    names = ", ".join(f"{line.quantity} x {line.display_name}" for line in checkout.lines)
     label = f"{names} (coupon {checkout.coupon_code})"[:250]
     return [
         StripeLineItem(

@@ -55,7 +55,7 @@ class OrderRepository(Repository):
                     (
                         order_id,
                         ln.sku,
-                        _display_name(ln),
+                        ln.display_name,
                         ln.quantity,
                         ln.unit_amount,
                         ln.line_total,
@@ -315,8 +315,3 @@ class OrderRepository(Repository):
         """One order by id; ``lock`` takes the order row lock that capture and changes share."""
         sql = "SELECT * FROM orders WHERE id = %s"
         return self._one(OrderRecord, sql + (" FOR UPDATE" if lock else ""), (order_id,))
-
-
-def _display_name(line: PricedLine) -> str:
-    """What the customer chose, variant included, frozen into the order."""
-    return f"{line.name} ({line.variant})" if line.variant else line.name

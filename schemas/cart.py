@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.api import StrictInput
+from schemas.checkout import PricedCart
 from schemas.money import MinorUnits, Quantity
+from schemas.records import ShippingOption, with_variant
 
 
 def line_key_for(sku: str, variant: str) -> str:
@@ -64,6 +66,10 @@ class HydratedLine(BaseModel):
     line_total: MinorUnits
     available: int
 
+    @property
+    def display_name(self) -> str:
+        return with_variant(self.name, self.variant)
+
 
 class CartView(BaseModel):
     cart_id: str | None
@@ -105,3 +111,12 @@ class InventoryItemResult(BaseModel):
 class InventoryResult(BaseModel):
     ok: bool
     items: list[InventoryItemResult]
+
+
+class CartQuote(BaseModel):
+    """What the cart will cost with the chosen shipping and coupon, shown before the payment
+    page; priced by the same ``price_cart`` as the checkout, so the two cannot disagree."""
+
+    priced: PricedCart
+    shipping_options: list[ShippingOption]
+    coupon_rejected: bool

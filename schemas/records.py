@@ -41,6 +41,12 @@ a full day before that (also a CHECK on the shops table)."""
 OutboxState = Literal["pending", "enqueued", "done", "dead"]
 
 
+def with_variant(name: str, variant: str) -> str:
+    """How a line reads wherever a shopper sees it (cart, Stripe's page, order page, email):
+    ``Kassa T-shirt (colour=blue,size=L)``."""
+    return f"{name} ({variant})" if variant else name
+
+
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -124,6 +130,10 @@ class PricedLine(Record):
     quantity: int
     unit_amount: MinorUnits
     line_total: MinorUnits
+
+    @property
+    def display_name(self) -> str:
+        return with_variant(self.name, self.variant)
 
 
 class CheckoutRecord(Record):

@@ -78,6 +78,8 @@ class PaymentIntent(StripeModel):
     amount_received: MinorUnits = 0
     currency: str
     metadata: dict[str, str] = Field(default_factory=dict)
+    last_payment_error: dict[str, Any] | None = None
+    """Set by a failed attempt (a declined card): the session stays open for another try."""
 
 
 class StripeEventData(StripeModel):

@@ -82,12 +82,16 @@ def build_hosted(state: EmulatorState) -> Blueprint:
 
 def _page(session: CheckoutSession, payer: Payer, notice: str | None = None) -> str:
     currency = session.currency
+
+    def shown(amount: int) -> str:
+        return money.display_amount(amount, currency, session.locale)
+
     rows = [
         _Row(
             name=item.name,
             quantity=item.quantity,
-            unit=money.format_amount(item.unit_amount, currency),
-            amount=money.format_amount(item.amount, currency),
+            unit=shown(item.unit_amount),
+            amount=shown(item.amount),
         )
         for item in session.line_items
     ]
@@ -97,8 +101,8 @@ def _page(session: CheckoutSession, payer: Payer, notice: str | None = None) -> 
         session=session,
         rows=rows,
         shipping_name=shipping.display_name if shipping else None,
-        shipping=money.format_amount(shipping.amount, currency) if shipping else None,
-        total=money.format_amount(session.amount_total, currency),
+        shipping=shown(shipping.amount) if shipping else None,
+        total=shown(session.amount_total),
         payer=payer,
         closed=_CLOSED.get(session.status),
         notice=notice,

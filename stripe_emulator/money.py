@@ -1,9 +1,15 @@
-"""Money helpers: currency exponents, display formatting and Stripe's minimum charges.
+"""Money helpers: currency exponents, formatting (plain for error messages, localised by
+Babel for the hosted page) and Stripe's minimum charges.
 
 Amounts are always integers of minor units; nothing else in the emulator converts them.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency
 
 _ZERO_DECIMAL = frozenset(
     {
@@ -55,6 +61,21 @@ def format_amount(amount: int, currency: str) -> str:
     if places:
         text += f".{fraction:0{places}d}"
     return f"{sign}{text} {currency.upper()}"
+
+
+def display_amount(amount: int, currency: str, locale: str | None = None) -> str:
+    """As the hosted page shows it, in the session's ``locale`` (English when it is unset,
+    ``auto`` or unknown): ``$12.50``, ``¥1,500``, ``KWD1.500``."""
+    try:
+        chosen = Locale.parse(locale.replace("-", "_")) if locale and locale != "auto" else None
+    except (UnknownLocaleError, ValueError):
+        chosen = None
+    return format_currency(
+        Decimal(amount).scaleb(-exponent(currency)),
+        currency.upper(),
+        locale=chosen or "en",
+        decimal_quantization=False,
+    )
 
 
 def minimum_charge(currency: str) -> int | None:

@@ -39,6 +39,10 @@ def create_app(container: Container) -> Flask:
         SECRET_KEY=container.settings.secret_key,
         MAX_CONTENT_LENGTH=256 * 1024,
         JSON_SORT_KEYS=False,
+        # The storefront's flash messages ride in Flask's session cookie: held like ours.
+        SESSION_COOKIE_NAME="kassa_flash",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=container.settings.public_url.startswith("https://"),
     )
     app.extensions["kassa"] = container
     register_error_handlers(app)

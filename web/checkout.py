@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from checkout.fulfilment import order_token
 from checkout.sessions import cancel_checkout, start_checkout
 from checkout.status import checkout_status, owned_checkout
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, CheckoutStatus
 from schemas.records import CheckoutRecord
 from web.context import container, shop
-from web.cookies import CHECKOUT_COOKIE, ORDER_COOKIE, read_cart_id, set_secure_cookie
+from web.cookies import CHECKOUT_COOKIE, read_cart_id, set_order_cookie, set_secure_cookie
 from web.limits import checkout_limit, limiter
 from web.openapi import documented
 from web.requests import parse_body
@@ -53,13 +52,11 @@ def _owned(checkout_id: str) -> CheckoutRecord:
 
 
 def _status_response(checkout: CheckoutRecord) -> Response:
-    c = container()
-    status = checkout_status(c, shop(), checkout)
+    status = checkout_status(container(), shop(), checkout)
     resp = jsonify(status.model_dump())
     resp.headers["Cache-Control"] = "no-store"
-    if status.order_id is not None:  # the checkout's owner becomes the order's owner
-        token = order_token(c.settings.secret_key, status.order_id)
-        set_secure_cookie(resp, ORDER_COOKIE, token, max_age=30 * 24 * 3600)
+    if status.order_id is not None:
+        set_order_cookie(resp, status.order_id)
     return resp
 
 

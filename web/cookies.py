@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
+
+from checkout.fulfilment import order_token
 
 CART_COOKIE = "kassa_cart"
 CHECKOUT_COOKIE = "kassa_checkout"
@@ -46,3 +50,9 @@ def set_cart_cookie(resp: Response, shop_id: str, cart_id: str, max_age: int) ->
     set_secure_cookie(
         resp, CART_COOKIE, _signer("cart").dumps({"shop": shop_id, "cart": cart_id}), max_age
     )
+
+
+def set_order_cookie(resp: Response, order_id: UUID) -> None:
+    """The checkout's owner becomes the order's owner: the token the order pages ask for."""
+    token = order_token(current_app.config["SECRET_KEY"], order_id)
+    set_secure_cookie(resp, ORDER_COOKIE, token, max_age=30 * 24 * 3600)

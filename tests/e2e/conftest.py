@@ -1,9 +1,12 @@
 """The whole stack for browser tests: embedded Postgres and Redis, the Stripe emulator, the
 web app on a real port, the outbox relay, a ``kassa worker`` process, an SMTP sink, and
-Debian's Chromium driven by Playwright. Screenshots of every step go to artifacts/e2e/."""
+Debian's Chromium driven by Playwright. Screenshots of every step go to artifacts/e2e/, and
+every storefront page is checked with axe-core (bundled by axe-playwright-python): no serious
+or critical accessibility violation may appear."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import threading
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from integration.workers.outbox_support import RelayThread, SmtpSink, WorkerProcess
 
 from devstack.services import free_port
@@ -32,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_KEY = "sk_test_kassa_demo"
+BLOCKING_IMPACTS = ("serious", "critical")
+AXE = Axe()
 
 
 def chromium_path() -> str:
@@ -68,9 +74,19 @@ def web_port() -> int:
 
 
 @pytest.fixture
-def settings(base_settings: Settings, web_port: int, smtp: SmtpSink) -> Settings:
+def storefront_shop() -> str:
+    """The shop the storefront sells from (KASSA_STOREFRONT_SHOP); ``tokyo`` sells in yen.
+    Override with ``@pytest.mark.parametrize("storefront_shop", ["tokyo"])``."""
+    return "demo"
+
+
+@pytest.fixture
+def settings(
+    base_settings: Settings, web_port: int, smtp: SmtpSink, storefront_shop: str
+) -> Settings:
     return base_settings.model_copy(
         update={
+            "storefront_shop": storefront_shop,
             "public_url": f"http://127.0.0.1:{web_port}",
             "smtp_port": smtp.port,
             "relay_poll_seconds": 0.2,
@@ -82,18 +98,25 @@ def settings(base_settings: Settings, web_port: int, smtp: SmtpSink) -> Settings
 
 @pytest.fixture
 def stack(
-    container: Container, app: Any, web_port: int, settings: Settings, tmp_path: Path
+    container: Container,
+    app: Any,
+    web_port: int,
+    settings: Settings,
+    tmp_path: Path,
+    storefront_shop: str,
 ) -> Iterator[str]:
     """Seeded shop, webhook endpoint, stock mirror, web server, relay and worker; yields the URL."""
     from werkzeug.serving import make_server
 
+    shop = storefront_shop
+    currency = "jpy" if shop == "tokyo" else "usd"
     with container.uow() as uow:
-        seed_shop_in(uow, "demo", settings, stripe_api_key=DEMO_KEY)
+        seed_shop_in(uow, shop, settings, currency=currency, stripe_api_key=DEMO_KEY)
     url = f"http://127.0.0.1:{web_port}"
-    secret = container.payments.register_webhook(DEMO_KEY, f"{url}/webhooks/stripe/demo")
+    secret = container.payments.register_webhook(DEMO_KEY, f"{url}/webhooks/stripe/{shop}")
     with container.uow() as uow:
-        uow.shops.set_webhook_secret("demo", secret)
-        container.mirror.replace("demo", uow.inventory.on_hand_by_sku("demo"))
+        uow.shops.set_webhook_secret(shop, secret)
+        container.mirror.replace(shop, uow.inventory.on_hand_by_sku(shop))
     server = make_server("127.0.0.1", web_port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -122,6 +145,19 @@ class Shots:
     def __call__(self, step: str) -> None:
         self.n += 1
         self.page.screenshot(path=str(self.dir / f"{self.n:02d}-{step}.png"), full_page=True)
+
+    def checked(self, step: str) -> None:
+        """A storefront page: screenshot it and fail on any serious or critical axe-core
+        violation (the full findings go next to the screenshot when there are any)."""
+        self(step)
+        violations = AXE.run(self.page).response["violations"]
+        blocking = [v for v in violations if v.get("impact") in BLOCKING_IMPACTS]
+        if violations:
+            report = self.dir / f"{self.n:02d}-{step}.axe.json"
+            report.write_text(json.dumps(violations, indent=2))
+        assert not blocking, f"{step}: " + "; ".join(
+            f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}" for v in blocking
+        )
 
 
 @pytest.fixture

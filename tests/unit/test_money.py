@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from checkout.money import parse_amount
+from checkout.money import format_amount, locale_for, parse_amount
 from schemas.money import MinorUnits
 
 
@@ -50,3 +50,27 @@ def test_typed_amounts_become_minor_units(typed: str, exponent: int, minor: int)
 )
 def test_anything_else_typed_is_not_an_amount(typed: str, exponent: int) -> None:
     assert parse_amount(typed, exponent) is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "exponent", "shown"),
+    [
+        (6600, "usd", 2, "$66.00"),
+        (5, "usd", 2, "$0.05"),
+        (-240, "usd", 2, "-$2.40"),
+        (123456789, "usd", 2, "$1,234,567.89"),
+        (2800, "jpy", 0, "¥2,800"),  # the yen has no minor unit
+        (1500, "eur", 2, "€15.00"),
+        (1500, "gbp", 2, "£15.00"),
+        (12345, "kwd", 3, "KWD12.345"),  # three decimals, none lost
+    ],
+)
+def test_amounts_read_as_people_read_them(
+    amount: int, currency: str, exponent: int, shown: str
+) -> None:
+    assert format_amount(amount, currency, exponent) == shown
+
+
+def test_the_locale_can_be_given_and_defaults_to_the_currency_home() -> None:
+    assert locale_for("jpy") == "en_JP" and locale_for("xyz") == "en"
+    assert format_amount(150000, "eur", 2, locale="de_DE") == "1.500,00\xa0€"

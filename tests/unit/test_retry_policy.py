@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import smtplib
 
+import psycopg
+import psycopg_pool
 import pydantic
 import pytest
 import redis
@@ -12,7 +14,7 @@ import redis
 from checkout.faults import is_transient
 from checkout.ports import PaymentProviderError
 from schemas.settings import Settings
-from workers.failures import PermanentJobError, error_code, is_permanent
+from workers.failures import PermanentJobError, RetryLater, error_code, is_permanent
 from workers.queue import job_id_for
 from workers.retry import JITTER, MAX_RETRY_INTERVAL_SECONDS, retry_for, retry_intervals
 
@@ -60,7 +62,13 @@ def test_job_ids_are_dedupe_keys_or_their_hash() -> None:
         (ConnectionRefusedError(111, "refused"), True, False),
         (smtplib.SMTPResponseException(451, b"try later"), True, False),
         (smtplib.SMTPResponseException(550, b"no such user"), False, True),
+        (smtplib.SMTPServerDisconnected("gone"), True, False),
+        (smtplib.SMTPRecipientsRefused({"x@example.com": (550, b"no")}), False, True),
+        (psycopg.OperationalError("server closed the connection"), True, False),
+        (psycopg_pool.PoolTimeout("no connection"), True, False),
+        (TimeoutError(), True, False),
         (PermanentJobError("order_not_found"), False, True),
+        (RetryLater("stripe:APIConnectionError"), False, False),
         (KeyError("surprise"), False, False),
     ],
 )
@@ -91,3 +99,7 @@ def test_error_codes_carry_no_personal_data() -> None:
         "SMTPResponseException:550"
     )
     assert error_code(ValueError("jane.doe@example.com")) == "ValueError"
+    assert error_code(RetryLater("stripe:APIError")) == "stripe:APIError"
+    assert error_code(PermanentJobError("order_not_found")) == "order_not_found"
+    odd_code = PaymentProviderError("CardError", transient=False, code="jane@example.com bad")
+    assert error_code(odd_code) == "stripe:CardError"  # an unsafe provider code is dropped

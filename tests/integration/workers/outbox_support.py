@@ -15,8 +15,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message as EmailMessage
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,9 @@ class Collect:
         while self.in_flight < self.hold_until and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self.in_flight -= 1
-        self.messages.append(message_from_bytes(envelope.original_content))
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
