@@ -153,7 +153,7 @@ def test_lowering_a_quantity_in_a_delayed_shop_is_captured_at_the_new_total(
     assert order.set_quantity(mug, 0).get_json()["error"]["code"] == "window_closed"
     assert container.mirror.levels("demo")["MUG-WHITE"] == on_hand(container, "MUG-WHITE")
     changed = [t for t in mails(settings).values() if "was changed" in t]
-    assert len(changed) == 1 and "18.50 USD" in changed[0]
+    assert len(changed) == 1 and "$18.50" in changed[0]
 
 
 def test_lowering_a_quantity_in_an_immediate_shop_refunds_the_difference_once(
