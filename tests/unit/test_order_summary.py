@@ -62,10 +62,13 @@ def test_the_window_closes_at_its_end_and_never_goes_negative() -> None:
         assert (summary.modification_allowed, summary.remaining_seconds) == (False, 0)
 
 
-def test_a_paid_order_has_no_window() -> None:
-    summary = order_summary(SHOP, order("paid"), PLACED)
-    assert (summary.status, summary.modification_allowed, summary.remaining_seconds) == (
-        "paid",
-        False,
-        0,
-    )
+def test_a_paid_order_can_change_too_but_a_settled_one_cannot() -> None:
+    paid = order_summary(SHOP, order("paid"), PLACED + timedelta(seconds=1))
+    assert (paid.modification_allowed, paid.remaining_seconds) == (True, 3599)
+    for status in ("captured", "cancelled", "refunded", "stock_conflict"):
+        summary = order_summary(SHOP, order(status), PLACED)
+        assert (summary.status, summary.modification_allowed, summary.remaining_seconds) == (
+            status,
+            False,
+            0,
+        )

@@ -15,7 +15,7 @@ def test_the_order_date_is_shown_in_utc_in_the_shop_locale() -> None:
 
 def test_how_it_was_paid_follows_the_order_status() -> None:
     assert payment_note("paid", 0) == "Paid through Stripe."
-    assert "charged when the order ships" in payment_note("authorized", 0)
+    assert "charged when the change window closes" in payment_note("authorized", 0)
     assert "part of it was refunded" in payment_note("captured", 500)
     assert "refunded in full" in payment_note("stock_conflict", 4500)
     assert payment_note("refunded", 4500) == "Paid through Stripe, then refunded in full."
