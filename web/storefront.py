@@ -34,6 +34,7 @@ from checkout.money import format_amount
 from checkout.orders import order_for_owner, redeem_order_link
 from checkout.pricing import variant_of
 from checkout.sessions import cancel_checkout, start_checkout
+from checkout.shops import shop_by_id
 from checkout.status import checkout_status, owned_checkout
 from schemas.cart import CartInput
 from schemas.orders import AddressInput, OrderView
@@ -63,8 +64,7 @@ ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 def _shop() -> Shop:
     c = container()
-    with c.uow() as uow:
-        shop = uow.shops.get(c.settings.storefront_shop)
+    shop = shop_by_id(c, c.settings.storefront_shop)
     if shop is None:
         raise CheckoutNotFound(
             f"The storefront's shop {c.settings.storefront_shop!r} is not seeded."
