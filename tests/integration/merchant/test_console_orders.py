@@ -96,7 +96,7 @@ def test_refund_a_line_then_ship(client: Any, container: Container, bought: Boug
 
     page = client.get(f"/console/orders/{ref}?done=refunded").get_data(as_text=True)
     assert "refund is on its way" in page
-    assert re.search(r'data-testid="refunded">\d+\.\d\d USD<', page)
+    assert re.search(r'data-testid="refunded">\$\d+\.\d\d<', page)
     assert db(container, "SELECT refunded_amount FROM payments") == unit
 
     _, hidden = order_form(client, ref)
