@@ -24,3 +24,9 @@ def connect_webhook_secret(services: Services, shop_id: str, secret: str) -> Non
     """Store the signing secret of the shop's Stripe webhook endpoint (``kassa dev``)."""
     with services.uow() as uow:
         uow.shops.set_webhook_secret(shop_id, secret)
+
+
+def currency_exponents(services: Services) -> dict[str, int]:
+    """Minor-unit exponents of every currency (the ``currencies`` table)."""
+    with services.uow() as uow:
+        return uow.shops.currency_exponents()

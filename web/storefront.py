@@ -25,7 +25,7 @@ from flask import (
 from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
-from checkout import carts, modifications, receipt
+from checkout import carts, modifications, receipt, shops
 from checkout.declines import was_declined
 from checkout.errors import CheckoutNotFound, KassaError, OrderNotFound, Unauthorized
 from checkout.fulfilment import order_token
@@ -111,8 +111,7 @@ def currency_exponents() -> dict[str, int]:
     """The currencies table, read once per process: it changes only with a migration."""
     ext = current_app.extensions
     if "kassa_exponents" not in ext:
-        with container().uow() as uow:
-            ext["kassa_exponents"] = uow.shops.currency_exponents()
+        ext["kassa_exponents"] = shops.currency_exponents(container())
     exponents: dict[str, int] = ext["kassa_exponents"]
     return exponents
 

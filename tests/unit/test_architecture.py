@@ -126,3 +126,69 @@ def test_the_buyer_side_does_not_depend_on_the_merchant_side() -> None:
                 assert (node.module or "").split(".")[0] != "merchant", f"{path}"
             elif isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] != "merchant" for a in node.names), f"{path}"
+
+
+EDGES = ["web", "ops", "devstack"]
+SEEDING = ROOT / "ops" / "seed.py"
+"""The demo catalog is a use case of its own that happens to live with the command line."""
+
+
+def opened_units_of_work(path: Path) -> list[int]:
+    """Lines that call ``<something>.uow()``: opening a unit of work."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "uow"
+    ]
+
+
+def test_edges_never_open_a_unit_of_work() -> None:
+    """Views, commands and the dev tooling call use cases; the use case owns the transaction
+    (the unit of work commits on a clean exit, so a half-done write in an edge's ``with uow``
+    block would commit)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in EDGES
+        for path in python_files(package)
+        if path != SEEDING
+        for line in opened_units_of_work(path)
+    ]
+    assert offenders == []
+
+
+def runs_in_callers_transaction(node: ast.FunctionDef) -> bool:
+    params = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+    return any(
+        p.annotation is not None and ast.unparse(p.annotation) == "UnitOfWork" for p in params
+    )
+
+
+def test_a_function_that_runs_in_its_callers_transaction_says_so() -> None:
+    """A module-level function that takes a ``UnitOfWork`` runs inside its caller's
+    transaction, and its name ends in ``_in`` (``fulfil_in``), so a reader sees it at the
+    call site."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.name}"
+        for package in [*DOMAIN, "workers", "outbox", *EDGES]
+        for path in python_files(package)
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef)
+        and runs_in_callers_transaction(node)
+        and not node.name.endswith("_in")
+    ]
+    assert offenders == []
+
+
+def test_the_transaction_rules_detect_offenders(tmp_path: Path) -> None:
+    sample = tmp_path / "v.py"
+    sample.write_text(
+        "def view(c):\n    with c.uow() as uow:\n        pass\n"
+        "def write(uow: UnitOfWork) -> None:\n    pass\n"
+    )
+    tree = ast.parse(sample.read_text())
+    assert opened_units_of_work(sample) == [2]
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["view", "write"]
+    write = tree.body[1]
+    assert isinstance(write, ast.FunctionDef) and runs_in_callers_transaction(write)
