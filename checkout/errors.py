@@ -24,6 +24,10 @@ class InvalidJson(KassaError):
     code, message = "invalid_json", "The request body is not valid JSON."
 
 
+class JsonTooDeep(InvalidJson):
+    code, message = "json_too_deep", "The request body's JSON is nested too deeply."
+
+
 class ShopRequired(KassaError):
     code, message = "shop_required", "Name the shop with the X-Shop-Id header."
 
@@ -117,6 +121,11 @@ class Unauthorized(KassaError):
 
 class WebhookRejected(KassaError):
     code, message = "webhook_rejected", "The webhook was rejected."
+
+
+class WebhookTimestampRejected(WebhookRejected):
+    code = "webhook_timestamp_out_of_tolerance"
+    message = "The webhook's signed timestamp is too far from now (in the past or the future)."
 
 
 class NotFound(KassaError):

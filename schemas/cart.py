@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from schemas.api import StrictInput
 from schemas.checkout import PricedCart
 from schemas.money import MinorUnits, Quantity
 from schemas.records import ShippingOption, with_variant
+from schemas.text import MAX_IDENTIFIER, Identifier, SafeText, printable
 
 
 def line_key_for(sku: str, variant: str) -> str:
@@ -28,7 +29,7 @@ class CartLine(BaseModel):
 
 
 class AddItem(StrictInput):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Identifier
     quantity: Quantity = 1
 
 
@@ -36,23 +37,32 @@ class SetQuantity(StrictInput):
     quantity: int = Field(ge=0, le=999)
 
 
+def _audit_text(value: Any) -> str | None:
+    """A client's price is never used, only recorded as text for audit: text Postgres
+    would refuse in ``jsonb`` is refused here, as a 422."""
+    return None if value is None else printable(str(value))
+
+
+ClientPrice = Annotated[Any, AfterValidator(_audit_text)]
+
+
 class LineInput(BaseModel):
     """A headless storefront's line. A price it sends is ignored (and audited), never used."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Identifier
     quantity: Quantity
-    unit_amount: Any = None
-    price: Any = None
+    unit_amount: ClientPrice = None
+    price: ClientPrice = None
 
 
 class CartInput(StrictInput):
     """``POST /api/checkout``: the cart to buy, by cookie or by explicit lines."""
 
     lines: list[LineInput] | None = Field(default=None, min_length=1, max_length=100)
-    shipping_option_id: str | None = Field(default=None, max_length=64)
-    coupon: str | None = Field(default=None, max_length=64)
-    customer_email: str | None = Field(default=None, max_length=254)
+    shipping_option_id: SafeText | None = Field(default=None, max_length=MAX_IDENTIFIER)
+    coupon: SafeText | None = Field(default=None, max_length=MAX_IDENTIFIER)
+    customer_email: SafeText | None = Field(default=None, max_length=254)
 
 
 class HydratedLine(BaseModel):
@@ -93,7 +103,7 @@ class ProductList(BaseModel):
 
 
 class InventoryItem(StrictInput):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Identifier
     quantity: Quantity
 
 

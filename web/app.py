@@ -28,6 +28,7 @@ from web import (
 from web.errors import register_error_handlers, register_transient_handlers
 from web.limits import init_limits
 from web.metrics import LATENCY, REQUESTS
+from web.requests import MAX_BODY_BYTES, reject_unsafe_text
 from web.tenancy import register_tenancy
 
 log = logging.getLogger("kassa.web")
@@ -37,7 +38,7 @@ def create_app(container: Container) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=container.settings.secret_key,
-        MAX_CONTENT_LENGTH=256 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
         # The storefront's flash messages ride in Flask's session cookie: held like ours.
         SESSION_COOKIE_NAME="kassa_flash",
@@ -54,6 +55,7 @@ def create_app(container: Container) -> Flask:
         g.request_id = accept_request_id(request.headers.get("X-Request-Id"))
         request_id_var.set(g.request_id)
 
+    app.before_request(reject_unsafe_text)  # before tenancy reads X-Shop-Id
     register_tenancy(app)
     init_limits(app, container.settings.redis_url, container.settings.trusted_proxy_count)
 

@@ -1,4 +1,10 @@
-"""Turning a request body into a validated model, with the contract's errors for bad input."""
+"""Turning a request into validated values, with the contract's errors for bad input.
+
+Nothing a client sends reaches a use case unchecked: a JSON body is bounded in size
+(``MAX_CONTENT_LENGTH``, 413), media type (415) and nesting depth (400) before a pydantic
+model validates it (422), and every path segment, query value, form field and named header
+is checked for control characters and length (422) before any hook or view reads it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,62 @@ from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel
+from werkzeug.exceptions import UnsupportedMediaType
 
-from checkout.errors import InvalidJson, InvalidRequest
+from checkout.errors import InvalidJson, InvalidRequest, JsonTooDeep
 from checkout.validation import validate
+from schemas.text import MAX_PARAMETER, text_problem
 
 M = TypeVar("M", bound=BaseModel)
 
+MAX_BODY_BYTES = 256 * 1024
+"""``MAX_CONTENT_LENGTH``: the largest cart (100 lines) is a few kilobytes."""
+
+MAX_JSON_DEPTH = 32
+"""Kassa's deepest input is three levels (body, lines, line); 32 leaves room and stops
+``[[[[…`` long before the parser's recursion limit."""
+
+CHECKED_HEADERS = ("X-Shop-Id", "Idempotency-Key", "X-Checkout-Nonce", "X-Modification-Token")
+"""The headers whose values Kassa reads (the rest are the server's or are only compared)."""
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
 
 def parse_body(model: type[M]) -> M:
-    raw = request.get_data(cache=True)
+    return validate(model, json_body())
+
+
+def json_body() -> Any:
+    """The body as JSON; an empty body without a media type is ``{}`` (a bodyless POST
+    means "use my cart")."""
+    if request.mimetype and not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    raw = request.get_data(cache=True)  # werkzeug answers 413 past MAX_CONTENT_LENGTH
+    if not raw.strip():
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
     try:
-        data: Any = json.loads(raw) if raw.strip() else {}
+        data: Any = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep() from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson() from exc
-    return validate(model, data)
+    if _too_deep(data):
+        raise JsonTooDeep()
+    return data
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def page_limit(default: int = 100, most: int = 500) -> int:
@@ -29,3 +77,24 @@ def page_limit(default: int = 100, most: int = 500) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= most:
         raise InvalidRequest(f"limit must be a whole number from 1 to {most}.")
     return int(raw)
+
+
+def reject_unsafe_text() -> None:
+    """A ``before_request`` hook, first of all: path, query, form and header values that
+    Postgres or Redis would refuse (NUL, lone surrogates) or that no id is (control
+    characters, more than ``MAX_PARAMETER`` characters) end here as a 422."""
+    sources: list[tuple[str, Any]] = [
+        ("path", (request.view_args or {}).items()),
+        ("query", request.args.items(multi=True)),
+        ("header", ((h, request.headers[h]) for h in CHECKED_HEADERS if h in request.headers)),
+    ]
+    if request.mimetype in _FORM_TYPES:
+        sources.append(("form", request.form.items(multi=True)))
+    details = [
+        {"loc": [where, name], "msg": problem, "type": "value_error"}
+        for where, items in sources
+        for name, value in items
+        if isinstance(value, str) and (problem := text_problem(value, MAX_PARAMETER))
+    ]
+    if details:
+        raise InvalidRequest(details=details)

@@ -36,6 +36,7 @@ from checkout.pricing import variant_of
 from checkout.sessions import cancel_checkout, start_checkout
 from checkout.shops import shop_by_id
 from checkout.status import checkout_status, owned_checkout
+from checkout.validation import validate
 from schemas.cart import CartInput
 from schemas.orders import AddressInput, OrderView
 from schemas.records import Shop, with_variant
@@ -220,8 +221,8 @@ def checkout() -> Response:
     coupon = (request.form.get("coupon") or "").strip()[:64] or None
     if request.form.get("action") == "quote":  # "Update total": show the new total first
         return _back_to("storefront.cart", shipping=shipping, coupon=coupon)
-    data = CartInput(shipping_option_id=shipping, coupon=coupon)
     try:
+        data = validate(CartInput, {"shipping_option_id": shipping, "coupon": coupon})
         result = start_checkout(c, shop, data, cart_id=read_cart_id(shop.id), client_key=None)
     except KassaError as exc:
         flash(_problem(exc), "error")
