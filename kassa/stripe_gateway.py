@@ -237,7 +237,7 @@ def _http_client(api_base: str, timeout: float) -> stripe.RequestsClient:
 def _signed_at(signature: str) -> int:
     """The header's ``t=``, read as the SDK reads it (which has just verified it)."""
     items = [i.split("=", 2) for i in signature.split(",")]
-    return int([i[1] for i in items if i[0] == "t"][0])
+    return int(next(i[1] for i in items if i[0] == "t"))
 
 
 def _plain(obj: Any) -> Any:

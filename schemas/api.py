@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_BIGINT = 2**63 - 1
+"""The largest id Postgres's ``bigint`` holds: a bigger one in a URL is no such row (404)."""
+
 
 class ErrorBody(BaseModel):
     code: str
@@ -20,6 +23,11 @@ class ErrorResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookReceived(BaseModel):
+    received: bool
+    result: str
 
 
 class StrictInput(BaseModel):

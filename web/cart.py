@@ -33,7 +33,7 @@ def get_cart() -> Response:
     "Add units of a SKU; creates the cart and its cookie if needed",
     body=AddItem,
     response=CartView,
-    errors={404: "unknown_sku", 422: "invalid_request"},
+    errors={404: "unknown_sku", 422: "invalid_request (a line holds at most 999 units)"},
 )
 def add_item() -> Response:
     body = parse_body(AddItem)

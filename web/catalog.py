@@ -20,7 +20,6 @@ bp = Blueprint("catalog", __name__, url_prefix="/api")
 @documented(
     "The shop's active products with price and availability",
     response=ProductList,
-    errors={400: "shop_required", 404: "shop_not_found"},
 )
 def products() -> Response:
     return jsonify(carts.list_products(container(), shop()).model_dump())
@@ -31,7 +30,7 @@ def products() -> Response:
     "Check stock for many items in one query; fails closed",
     body=InventoryRequest,
     response=InventoryResult,
-    errors={422: "invalid_request", 503: "stock_unavailable"},
+    errors={503: "stock_unavailable"},
 )
 def validate_inventory() -> Response:
     body = parse_body(InventoryRequest)

@@ -24,14 +24,15 @@ bp = Blueprint("checkout", __name__, url_prefix="/api/checkout")
     "Reprice the cart, hold stock and return the Stripe Checkout Session (201 new, 200 replay)",
     body=CartInput,
     response=CheckoutResponse,
-    status=201,
+    status=(201, 200),
     headers={"Idempotency-Key": "optional"},
     errors={
         400: "idempotency_key_required",
-        409: "out_of_stock",
-        422: "invalid_request",
-        429: "rate_limited",
-        503: "payment_provider_unavailable",
+        409: "out_of_stock (per-line details); checkout_in_progress (Retry-After)",
+        422: "empty_cart, unknown_shipping_option, unknown_coupon, currency_mismatch,"
+        " idempotency_key_reused",
+        429: "rate_limited (Retry-After)",
+        503: "payment_provider_unavailable (the hold is released)",
     },
 )
 def create() -> Response:
@@ -64,7 +65,8 @@ def _status_response(checkout: CheckoutRecord) -> Response:
 @documented(
     "State of a checkout, for its owner only (kassa_checkout cookie)",
     response=CheckoutStatus,
-    errors={404: "checkout_not_found"},
+    headers={"X-Checkout-Nonce": "optional"},
+    errors={404: "checkout_not_found", 503: "payment_provider_unavailable"},
 )
 def status(checkout_id: str) -> Response:
     return _status_response(_owned(checkout_id))
@@ -74,7 +76,8 @@ def status(checkout_id: str) -> Response:
 @documented(
     "Abandon an unpaid checkout: expire its session and release its stock",
     response=CheckoutStatus,
-    errors={404: "checkout_not_found"},
+    headers={"X-Checkout-Nonce": "optional"},
+    errors={404: "checkout_not_found", 503: "payment_provider_unavailable"},
 )
 def cancel(checkout_id: str) -> Response:
     checkout = _owned(checkout_id)

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from checkout import outbox_admin
 from checkout.errors import InvalidRequest, NotFound
+from schemas.api import MAX_BIGINT
 from schemas.ops import OutboxList, Replayed
 from schemas.records import OutboxState
 from web.admin_auth import require_operator
@@ -28,8 +29,9 @@ bp.before_request(require_operator)
 @documented(
     "Outbox rows in one state (default dead), without payloads",
     response=OutboxList,
-    errors={401: "missing or wrong admin token", 422: "unknown state"},
+    errors={401: "unauthorized", 422: "invalid_request (an unknown state)"},
     security="operator",
+    query={"state": "pending, enqueued, done or dead (default dead)", "kind": "one message kind"},
 )
 def list_outbox() -> Response:
     try:
@@ -40,11 +42,11 @@ def list_outbox() -> Response:
     return jsonify(OutboxList(rows).model_dump(mode="json"))
 
 
-@bp.post("/outbox/<int:row_id>/replay")
+@bp.post(f"/outbox/<int(max={MAX_BIGINT}):row_id>/replay")
 @documented(
     "Put a dead outbox row back to pending",
     response=Replayed,
-    errors={401: "missing or wrong admin token", 404: "no such dead row"},
+    errors={401: "unauthorized", 404: "not_found (no such dead row)"},
     security="operator",
 )
 def replay_outbox_row(row_id: int) -> Response:

@@ -6,15 +6,30 @@ from flask import Blueprint, Response, jsonify, request
 
 from checkout.shops import known_shop
 from checkout.webhooks import handle_webhook
+from schemas.api import WebhookReceived
+from schemas.stripe import StripeWebhookPayload
 from web.context import container
 from web.limits import limiter
 from web.metrics import WEBHOOKS
+from web.openapi import documented
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 limiter.exempt(bp)  # Stripe's deliveries are authenticated, not rate limited
 
 
 @bp.post("/stripe/<shop_id>")
+@documented(
+    "A Stripe event for this shop, signed with its webhook secret",
+    body=StripeWebhookPayload,
+    raw_body=True,
+    response=WebhookReceived,
+    headers={"Stripe-Signature": "required"},
+    errors={
+        400: "webhook_rejected (bad signature or payload, another shop's event);"
+        " webhook_timestamp_out_of_tolerance (signed more than 300 s from now, either way)",
+        404: "shop_not_found",
+    },
+)
 def stripe_webhook(shop_id: str) -> Response:
     c = container()
     shop = known_shop(c, shop_id)
@@ -26,4 +41,4 @@ def stripe_webhook(shop_id: str) -> Response:
         WEBHOOKS.labels("unknown", type(exc).__name__).inc()
         raise
     WEBHOOKS.labels(outcome.event_type, outcome.result).inc()
-    return jsonify({"received": True, "result": outcome.result})
+    return jsonify(WebhookReceived(received=True, result=outcome.result).model_dump())
