@@ -22,6 +22,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from rq import Worker
+from rq.job import Job
 
 from devstack.processes import Supervisor, free_port, wait_for
 from kassa.bootstrap import Container
@@ -41,6 +42,16 @@ from workers.queue import outbox_queue
 
 ROOT = Path(__file__).resolve().parents[3]
 DEADLINE = 20.0
+
+
+def job_outcomes(container: Container, job_id: str) -> list[Any]:
+    """What every run of the job returned, newest first (RQ keeps each run's result).
+
+    This, not "queue empty and nothing in StartedJobRegistry", is how a test knows runs
+    are over: a worker pops a job from the queue *before* it adds it to the registry, so
+    for a moment a job about to run is in neither."""
+    job = Job.fetch(job_id, connection=container.redis)
+    return [r.return_value for r in job.results()]
 
 
 def env_for(settings: Settings) -> dict[str, str]:
