@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
 
-MAX_EXAMPLES = 15
-"""Per operation and mode: about 400 generated requests, besides about 550 boundary cases."""
+MAX_EXAMPLES = 20
+"""Per operation and mode: about 500 generated requests, besides about 520 boundary cases."""
 
 CHECKS = [
     not_a_server_error,
