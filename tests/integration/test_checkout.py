@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from support import Storefront, inject_fault, sessions_created, sql_one
+from support import Storefront, inject_fault, sessions_created, sql_one, wait_for
 
 from kassa.bootstrap import Container
 from kassa.stripe_gateway import StripeGateway
@@ -367,16 +367,13 @@ def test_a_twin_never_releases_the_owners_checkout(
         json={
             "method": "POST",
             "path_prefix": "/v1/checkout/sessions",
-            "slow_seconds": 3,
+            "slow_seconds": 5,
             "count": 1,
         },
         timeout=5,
     ).raise_for_status()
 
-    def call(delay: float) -> requests.Response:
-        import time
-
-        time.sleep(delay)
+    def call() -> requests.Response:
         return requests.post(
             f"{live_server}/api/checkout",
             json={"lines": [{"sku": "MUG-WHITE", "quantity": 1}]},
@@ -384,13 +381,21 @@ def test_a_twin_never_releases_the_owners_checkout(
             timeout=30,
         )
 
-    with ThreadPoolExecutor(2) as pool:
-        owner, twin = pool.map(call, [0, 0.2])
+    def owner_is_at_stripe() -> bool:
+        """The slow fault is taken: the owner's call holds Stripe's key for five seconds."""
+        faults = requests.get(f"{emulator.url}/_emulator/faults", timeout=5).json()["faults"]
+        return not faults
+
+    with ThreadPoolExecutor(1) as pool:
+        owner_call = pool.submit(call)
+        wait_for(owner_is_at_stripe)
+        twin = call()
+        owner = owner_call.result()
     assert owner.status_code == 201
     assert twin.status_code == 409 and twin.json()["error"]["code"] == "checkout_in_progress"
     assert twin.headers["Retry-After"] == "1"
     assert reserved(container, "MUG-WHITE") == 1  # the owner's hold stands
     assert sql_one(container.settings.database_url, "SELECT state FROM checkouts") == "open"
-    again = call(0)
+    again = call()
     assert again.status_code == 200 and again.json()["session_id"] == owner.json()["session_id"]
     assert sessions_created(emulator.url) == 1

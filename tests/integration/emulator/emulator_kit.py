@@ -113,6 +113,11 @@ class Emulator:
         response = self.control("POST", "/webhooks/mode", mode)
         assert response.status == 200, response.text
 
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """Injected faults no request has taken yet."""
+        result: list[dict[str, Any]] = self.control("GET", "/faults").json()["faults"]
+        return result
+
     def deliveries(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.control("GET", "/webhooks/deliveries").json()
         return result

@@ -55,17 +55,18 @@ def test_an_injected_429_raises_rate_limit_error_and_is_not_retried(emulator: Em
 def test_a_hang_makes_the_client_time_out_and_its_retry_creates_exactly_one_session(
     emulator: Emulator,
 ) -> None:
-    emulator.inject(method="POST", path_prefix="/v1/checkout/sessions", hang_seconds=1.5)
-    client = emulator.client(retries=1, http_client=stripe.RequestsClient(timeout=0.5))
+    # A 2 s client timeout, so that the retry itself never times out on a loaded machine.
+    emulator.inject(method="POST", path_prefix="/v1/checkout/sessions", hang_seconds=4.0)
+    client = emulator.client(retries=1, http_client=stripe.RequestsClient(timeout=2.0))
     started = time.monotonic()
 
     session = client.v1.checkout.sessions.create(
         params=session_params(), options={"idempotency_key": "k-hang"}
     )
 
-    assert time.monotonic() - started >= 0.5
+    assert time.monotonic() - started >= 2.0
     # The hung attempt resumes later, meets the stored key, and replays instead of creating.
-    time.sleep(1.5 - (time.monotonic() - started) + 0.3)
+    time.sleep(max(0.0, 4.0 - (time.monotonic() - started)) + 0.3)
     assert emulator.count("sk_test_kassa", "checkout_sessions") == 1
     assert session.status == "open"
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import stripe
-from integration.emulator.emulator_kit import Emulator, raw_request, session_params
+from integration.emulator.emulator_kit import Emulator, raw_request, session_params, wait_until
 
 KEY = "checkout-chk_1-v1"
 
@@ -99,7 +98,7 @@ def test_ten_concurrent_creates_with_one_key_make_one_session(
 def test_a_request_while_the_first_is_running_gets_409_then_the_replay(
     emulator: Emulator,
 ) -> None:
-    emulator.inject(method="POST", path_prefix="/v1/checkout/sessions", slow_seconds=1.0)
+    emulator.inject(method="POST", path_prefix="/v1/checkout/sessions", slow_seconds=3.0)
     results: dict[str, Any] = {}
 
     def first_request() -> None:
@@ -109,7 +108,7 @@ def test_a_request_while_the_first_is_running_gets_409_then_the_replay(
 
     thread = threading.Thread(target=first_request)
     thread.start()
-    time.sleep(0.3)  # the first request now holds the key for another 0.7 s
+    wait_until(lambda: not emulator.pending_faults())  # the first request is slow, key held
     with pytest.raises(stripe.APIError) as caught:
         emulator.client().v1.checkout.sessions.create(
             params=session_params(), options={"idempotency_key": KEY}

@@ -31,7 +31,9 @@ def test_the_module_runs_the_emulator_until_sigterm() -> None:
         line = process.stdout.readline()
         ready_after = time.monotonic() - started
         assert f"http://127.0.0.1:{port}" in line
-        assert ready_after < 5  # interpreter and imports included; the server itself is instant
+        # A hang, not speed, is what this catches: interpreter start-up on a loaded machine
+        # can take seconds (the server itself is instant).
+        assert ready_after < 30
         response = raw_request("GET", f"http://127.0.0.1:{port}/_emulator/clock")
         assert response.status == 200
 
