@@ -86,11 +86,16 @@ def api_checkout(
 
 
 def signed_post(
-    live_server: str, secret: str, event: dict[str, Any], shop: str = "demo"
+    live_server: str,
+    secret: str,
+    event: dict[str, Any],
+    shop: str = "demo",
+    signed_at: int | None = None,
 ) -> requests.Response:
+    """Posted as Stripe would, signed now or at ``signed_at`` (a Unix time)."""
     payload = json.dumps(event)
     header = (
-        stripe.WebhookSignature.generate_signature_header(payload, secret)
+        stripe.WebhookSignature.generate_signature_header(payload, secret, signed_at)
         if secret
         else "t=1,v1=00"
     )  # type: ignore[attr-defined]

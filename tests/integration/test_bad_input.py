@@ -272,3 +272,24 @@ def test_storefront_checkout_form_with_a_bad_coupon_renders_the_error(
     assert resp.status_code == 422
     assert "not valid" in resp.get_data(as_text=True)
     assert db(container, "SELECT count(*) FROM checkouts") == before
+
+
+def test_openapi_documents_the_refusals(client: Any) -> None:
+    """Every operation lists the 4xx answers above, so clients (and the fuzzer) know them."""
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            codes = set(op["responses"])
+            assert "422" in codes, (method, path)
+            if path.startswith("/api/"):
+                assert {"400", "404"} <= codes, (method, path)
+            if "requestBody" in op:
+                assert "413" in codes, (method, path)
+    add_item = paths["/api/cart/items"]["post"]
+    assert {"400", "413", "415", "422"} <= set(add_item["responses"])
+    assert "json_too_deep" in add_item["responses"]["400"]["description"]
+    line_key = next(p for p in paths["/api/cart/items/{line_key}"]["patch"]["parameters"])
+    assert line_key["schema"]["maxLength"] == 255 and "pattern" in line_key["schema"]
+    assert set(paths["/api/checkout"]["post"]["responses"]) >= {"200", "201", "409", "429"}
+    webhook = paths["/webhooks/stripe/{shop_id}"]["post"]["responses"]
+    assert "webhook_timestamp_out_of_tolerance" in webhook["400"]["description"]

@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import requests
 import stripe
 from support import (
@@ -113,6 +114,32 @@ def test_bad_signature_is_rejected(
         requests.post(f"{live_server}/webhooks/stripe/nope", data="{}", timeout=5).status_code
         == 404
     )
+    assert db(container, "SELECT count(*) FROM stripe_events") == 0
+
+
+@pytest.mark.parametrize(("skew", "status"), [(600, 400), (-600, 400), (240, 200), (-240, 200)])
+def test_signed_timestamp_must_be_near_now_on_both_sides(
+    shop_secret: str, live_server: str, container: Container, skew: int, status: int
+) -> None:
+    """The SDK refuses only old signatures; one dated ten minutes ahead is refused too (it
+    would stay replayable for as long as it is ahead). Four minutes either way is clock skew."""
+    event = session_event(
+        {
+            "id": "cs_x",
+            "object": "checkout.session",
+            "payment_status": "paid",
+            "metadata": {},  # not Kassa's session: accepted and ignored once verified
+        }
+    )
+    resp = signed_post(live_server, shop_secret, event, signed_at=int(time.time()) + skew)
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        error = resp.json()["error"]
+        assert error["code"] == "webhook_timestamp_out_of_tolerance"
+        assert error["details"]["tolerance_seconds"] == 300
+        assert abs(error["details"]["skew_seconds"] - skew) < 60
+    else:
+        assert resp.json() == {"received": True, "result": "ignored"}
     assert db(container, "SELECT count(*) FROM stripe_events") == 0
 
 
