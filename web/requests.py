@@ -41,13 +41,11 @@ def parse_body(model: type[M]) -> M:
 def json_body() -> Any:
     """The body as JSON; an empty body without a media type is ``{}`` (a bodyless POST
     means "use my cart")."""
-    if request.mimetype and not request.is_json:
-        raise UnsupportedMediaType("Send the body as application/json.")
     raw = request.get_data(cache=True)  # werkzeug answers 413 past MAX_CONTENT_LENGTH
+    if not request.is_json and (request.mimetype or raw.strip()):
+        raise UnsupportedMediaType("Send the body as application/json.")
     if not raw.strip():
         return {}
-    if not request.is_json:
-        raise UnsupportedMediaType("Send the body as application/json.")
     try:
         data: Any = json.loads(raw)
     except RecursionError:
