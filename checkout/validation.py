@@ -3,11 +3,12 @@ web tier (request bodies) and use cases that merge a patch into what is stored."
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from checkout.errors import InvalidRequest
+from checkout.errors import InvalidJson, InvalidRequest, JsonTooDeep
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,3 +35,28 @@ def validate_field(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
     except ValidationError as exc:
         details = [{**d, "loc": [field, *d["loc"]]} for d in error_details(exc)]
         raise InvalidRequest(details=details) from exc
+
+
+MAX_JSON_DEPTH = 32
+"""Kassa's deepest input has a few levels (a catalog: document, products, stock, row); 32
+leaves room and stops ``[[[[…`` long before the parser's recursion limit."""
+
+
+def load_json(raw: bytes | str) -> Any:
+    """JSON from outside: InvalidJson if it does not parse, JsonTooDeep past
+    ``MAX_JSON_DEPTH`` levels (which would otherwise end in a RecursionError)."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep() from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJson() from exc
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise JsonTooDeep()
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return data

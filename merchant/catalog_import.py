@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from checkout.errors import CatalogImportRejected, InvalidJson, InvalidRequest
+from checkout.errors import CatalogImportRejected, InvalidRequest
+from checkout.validation import load_json
 from merchant.stock import below_reserved, queue_mirror_in
 from merchant.writes import Actor
 from repos.unit_of_work import UnitOfWork
@@ -93,10 +93,7 @@ def parse_catalog(data: bytes, fmt: Format) -> Catalog:
 
 
 def _parse_json(text: str) -> Catalog:
-    try:
-        raw: Any = json.loads(text)
-    except ValueError as exc:
-        raise InvalidJson("The catalog is not valid JSON.") from exc
+    raw: Any = load_json(text)
     try:
         doc = CatalogDocument.model_validate(raw)
     except ValidationError as exc:

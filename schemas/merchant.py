@@ -18,8 +18,9 @@ from pydantic import (
 )
 
 from schemas.api import StrictInput
-from schemas.money import MinorUnits
+from schemas.money import MAX_PRICE, Price
 from schemas.records import ShopProfile
+from schemas.text import SafeText
 
 ShopId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$", to_lower=True)]
@@ -32,8 +33,8 @@ SKU = TypeAdapter(Sku)
 CODE = TypeAdapter(Code)
 LOCATION = TypeAdapter(Location)
 """For identifiers that arrive in a path rather than a body."""
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[SafeText, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Reason = Annotated[SafeText, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 RateLimit = Annotated[
     str, StringConstraints(pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$")
 ]
@@ -112,10 +113,10 @@ class ProductInput(StrictInput):
     product_code: Code | None = Field(default=None, description="defaults to the SKU")
     name: Name
     attributes: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=64)],
-        Annotated[str, StringConstraints(max_length=200)],
+        Annotated[SafeText, StringConstraints(min_length=1, max_length=64)],
+        Annotated[SafeText, StringConstraints(max_length=200)],
     ] = Field(default_factory=dict, max_length=20)
-    unit_amount: MinorUnits
+    unit_amount: Price
     active: bool = True
 
 
@@ -125,10 +126,10 @@ class ProductReplace(StrictInput):
     product_code: Code | None = None
     name: Name
     attributes: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=64)],
-        Annotated[str, StringConstraints(max_length=200)],
+        Annotated[SafeText, StringConstraints(min_length=1, max_length=64)],
+        Annotated[SafeText, StringConstraints(max_length=200)],
     ] = Field(default_factory=dict, max_length=20)
-    unit_amount: MinorUnits
+    unit_amount: Price
     active: bool = True
 
 
@@ -137,12 +138,12 @@ class ProductPatch(StrictInput):
     name: Name | None = None
     attributes: (
         dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=64)],
-            Annotated[str, StringConstraints(max_length=200)],
+            Annotated[SafeText, StringConstraints(min_length=1, max_length=64)],
+            Annotated[SafeText, StringConstraints(max_length=200)],
         ]
         | None
     ) = Field(default=None, max_length=20)
-    unit_amount: MinorUnits | None = None
+    unit_amount: Price | None = None
     active: bool | None = None
 
 
@@ -164,19 +165,19 @@ class ProductPage(BaseModel):
 class ShippingOptionInput(StrictInput):
     id: Code
     name: Name
-    amount: MinorUnits
+    amount: Price
     active: bool = True
 
 
 class ShippingOptionReplace(StrictInput):
     name: Name
-    amount: MinorUnits
+    amount: Price
     active: bool = True
 
 
 class ShippingOptionPatch(StrictInput):
     name: Name | None = None
-    amount: MinorUnits | None = None
+    amount: Price | None = None
     active: bool | None = None
 
 
@@ -194,7 +195,7 @@ class ShippingOptionList(RootModel[list[ShippingOptionView]]):
 class CouponInput(StrictInput):
     code: Code
     percent_off: Annotated[int, Field(ge=1, le=100)] | None = None
-    amount_off: Annotated[int, Field(gt=0)] | None = None
+    amount_off: Annotated[int, Field(gt=0, le=MAX_PRICE)] | None = None
     active: bool = True
 
     @model_validator(mode="after")
@@ -208,7 +209,7 @@ class CouponReplace(StrictInput):
     """PUT: the coupon becomes exactly this. Open checkouts keep the discount they got."""
 
     percent_off: Annotated[int, Field(ge=1, le=100)] | None = None
-    amount_off: Annotated[int, Field(gt=0)] | None = None
+    amount_off: Annotated[int, Field(gt=0, le=MAX_PRICE)] | None = None
     active: bool = True
 
     @model_validator(mode="after")

@@ -27,3 +27,11 @@ MinorUnits = Annotated[int, BeforeValidator(exact_int), Field(ge=0)]
 """A non-negative amount in the currency's smallest unit (cents, yen)."""
 
 Quantity = Annotated[int, BeforeValidator(exact_int), Field(ge=1, le=999)]
+
+MAX_PRICE = 99_999_999
+"""The most a merchant may set as one price, fee or discount: Stripe's limit for one charge in
+most currencies (999,999.99 USD). More could never be paid, and could overflow a ``bigint``
+once multiplied by a quantity."""
+
+Price = Annotated[MinorUnits, Field(le=MAX_PRICE)]
+"""A merchant-set amount (price, shipping fee, fixed discount)."""

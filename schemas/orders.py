@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from schemas.money import MinorUnits, Quantity, exact_int
+from schemas.text import Identifier, SafeText
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+Text = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalText = Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=200)] | None
 
 
 class OrderLineView(BaseModel):
@@ -65,7 +66,7 @@ class AddressInput(BaseModel):
     city: Text
     state: OptionalText = None
     postal_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+        SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
     ]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -77,5 +78,5 @@ class QuantityInput(BaseModel):
 
 class AddLineInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sku: Identifier
     quantity: Quantity

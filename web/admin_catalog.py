@@ -106,6 +106,7 @@ def get_product(sku: str) -> Response:
     "Create or replace a variant (201 created, 200 replaced); open checkouts keep their price",
     body=ProductReplace,
     response=MerchantProduct,
+    status=(200, 201),
     errors=WRITE_ERRORS,
     headers=IDEMPOTENT,
     security="merchant",
@@ -176,9 +177,10 @@ def create_shipping_option() -> Response:
 
 @bp.put("/shipping-options/<option_id>")
 @documented(
-    "Create or replace a shipping option",
+    "Create or replace a shipping option (201 created, 200 replaced)",
     body=ShippingOptionReplace,
     response=ShippingOptionView,
+    status=(200, 201),
     errors=WRITE_ERRORS,
     headers=IDEMPOTENT,
     security="merchant",
@@ -248,6 +250,7 @@ def create_coupon() -> Response:
     "Create or replace a coupon (201 created, 200 replaced); open checkouts keep their discount",
     body=CouponReplace,
     response=CouponView,
+    status=(200, 201),
     errors=WRITE_ERRORS,
     headers=IDEMPOTENT,
     security="merchant",

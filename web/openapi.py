@@ -14,9 +14,10 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from checkout.validation import MAX_JSON_DEPTH
 from schemas.api import MAX_BIGINT, ErrorResponse
 from schemas.text import MAX_PARAMETER, PRINTABLE
-from web.requests import MAX_BODY_BYTES, MAX_JSON_DEPTH
+from web.requests import MAX_BODY_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
 

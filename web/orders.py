@@ -9,6 +9,7 @@ from checkout import modifications
 from checkout.additions import add_items
 from checkout.modifications import ChangeRequest
 from checkout.orders import order_for_owner
+from schemas.api import MAX_BIGINT
 from schemas.checkout import CheckoutResponse
 from schemas.orders import AddLineInput, AddressInput, OrderView, QuantityInput
 from web.context import container, shop
@@ -85,7 +86,7 @@ def change_address(reference: str) -> Response:
     return _order_response(modifications.change_address(container(), _request(reference), address))
 
 
-@bp.patch("/<reference>/lines/<int:line_id>")
+@bp.patch(f"/<reference>/lines/<int(max={MAX_BIGINT}):line_id>")
 @documented(
     "Lower a line's quantity during the window (0 removes it; the last line to 0 cancels "
     "the order). Totals are repriced server-side; a delayed capture takes the new total, "

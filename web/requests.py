@@ -8,25 +8,20 @@ is checked for control characters and length (422) before any hook or view reads
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel
 from werkzeug.exceptions import UnsupportedMediaType
 
-from checkout.errors import InvalidJson, InvalidRequest, JsonTooDeep
-from checkout.validation import validate
+from checkout.errors import InvalidRequest
+from checkout.validation import load_json, validate
 from schemas.text import MAX_PARAMETER, text_problem
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY_BYTES = 256 * 1024
 """``MAX_CONTENT_LENGTH``: the largest cart (100 lines) is a few kilobytes."""
-
-MAX_JSON_DEPTH = 32
-"""Kassa's deepest input is three levels (body, lines, line); 32 leaves room and stops
-``[[[[…`` long before the parser's recursion limit."""
 
 CHECKED_HEADERS = ("X-Shop-Id", "Idempotency-Key", "X-Checkout-Nonce", "X-Modification-Token")
 """The headers whose values Kassa reads (the rest are the server's or are only compared)."""
@@ -46,27 +41,7 @@ def json_body() -> Any:
         raise UnsupportedMediaType("Send the body as application/json.")
     if not raw.strip():
         return {}
-    try:
-        data: Any = json.loads(raw)
-    except RecursionError:
-        raise JsonTooDeep() from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidJson() from exc
-    if _too_deep(data):
-        raise JsonTooDeep()
-    return data
-
-
-def _too_deep(data: Any) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
-    return False
+    return load_json(raw)
 
 
 def page_limit(default: int = 100, most: int = 500) -> int:

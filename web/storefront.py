@@ -37,6 +37,7 @@ from checkout.sessions import cancel_checkout, start_checkout
 from checkout.shops import shop_by_id
 from checkout.status import checkout_status, owned_checkout
 from checkout.validation import validate
+from schemas.api import MAX_BIGINT
 from schemas.cart import CartInput
 from schemas.orders import AddressInput, OrderView
 from schemas.records import Shop, with_variant
@@ -337,7 +338,7 @@ def order_address(reference: str) -> Response:
     )
 
 
-@bp.post("/orders/<reference>/lines/<int:line_id>")
+@bp.post(f"/orders/<reference>/lines/<int(max={MAX_BIGINT}):line_id>")
 def order_line(reference: str, line_id: int) -> Response:
     try:
         quantity = int(request.form.get("quantity", ""))

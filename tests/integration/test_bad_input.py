@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from support import Storefront, db
 
+from checkout.validation import MAX_JSON_DEPTH
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
-from web.requests import MAX_JSON_DEPTH
 
 COUNTED = (
     "checkouts",

@@ -82,11 +82,12 @@ def operations(api_schema: Any) -> list[Any]:
 
 
 def known_caller(case: Any, admin_token: str) -> None:
-    """Name the seeded shop and the real admin token, as a legitimate client would."""
+    """Name the seeded shop and, where the operation needs credentials, the operator token
+    (which acts for the shop named by ``X-Shop-Id``), as a legitimate client would."""
     case.headers = dict(case.headers or {})
-    if case.path.startswith("/api/"):
+    if case.path.startswith(("/api/", "/admin/")):
         case.headers["X-Shop-Id"] = "demo"
-    if case.path.startswith("/ops/"):
+    if case.operation.definition.raw.get("security"):
         case.headers["Authorization"] = f"Bearer {admin_token}"
 
 
