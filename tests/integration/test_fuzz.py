@@ -38,8 +38,9 @@ from schemathesis.specs.openapi.checks import (
 from kassa.bootstrap import Container
 from ops.seed import seed_shop
 
-MAX_EXAMPLES = 20
-"""Per operation and mode: about 500 generated requests, besides about 520 boundary cases."""
+MAX_EXAMPLES = 10
+"""Per operation and mode: about 700 generated requests over some 40 operations, besides
+about 2,250 boundary cases."""
 
 CHECKS = [
     not_a_server_error,
