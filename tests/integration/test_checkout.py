@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import requests
-from support import Storefront, inject_fault, sessions_created, sql_one, wait_for
+from support import Storefront, inject_fault, sessions_created, sql_one
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from kassa.stripe_gateway import StripeGateway
 from ops.seed import seed_shop_in

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import stripe
-from integration.emulator.emulator_kit import Emulator, raw_request, session_params, wait_until
+from integration.emulator.emulator_kit import Emulator, raw_request, session_params
+
+from devstack.processes import wait_for
 
 KEY = "checkout-chk_1-v1"
 
@@ -108,7 +110,7 @@ def test_a_request_while_the_first_is_running_gets_409_then_the_replay(
 
     thread = threading.Thread(target=first_request)
     thread.start()
-    wait_until(lambda: not emulator.pending_faults())  # the first request is slow, key held
+    wait_for(lambda: not emulator.pending_faults(), what="the first request to hold the key")
     with pytest.raises(stripe.APIError) as caught:
         emulator.client().v1.checkout.sessions.create(
             params=session_params(), options={"idempotency_key": KEY}
