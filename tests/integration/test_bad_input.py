@@ -11,7 +11,7 @@ from support import Storefront, db
 
 from checkout.validation import MAX_JSON_DEPTH
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 
 COUNTED = (
     "checkouts",
@@ -28,7 +28,7 @@ COUNTED = (
 @pytest.fixture(autouse=True)
 def demo(container: Container) -> None:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
 
 
 @pytest.fixture

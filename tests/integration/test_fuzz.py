@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kassa.bootstrap import Container
-from ops.seed import seed_shop
+from ops.seed import seed_shop_in
 
 MAX_EXAMPLES = 10
 """Per operation and mode: about 700 generated requests over some 40 operations, besides
@@ -67,7 +67,7 @@ BUDGET = hypothesis.settings(
 @pytest.fixture
 def api_schema(app: Any, container: Container) -> Any:
     with container.uow() as uow:
-        seed_shop(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
+        seed_shop_in(uow, "demo", container.settings, stripe_api_key="sk_test_kassa_demo")
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 
