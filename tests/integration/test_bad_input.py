@@ -260,17 +260,18 @@ def test_json_with_a_charset_or_a_plus_json_type_is_accepted(
     assert shopper.cart().get_json()["lines"][0]["quantity"] == 4
 
 
-def test_storefront_checkout_form_with_a_bad_coupon_renders_the_error(
+def test_storefront_checkout_form_with_a_bad_field_goes_back_to_the_cart(
     client: Any, container: Container, shopper: Storefront
 ) -> None:
-    """The HTML form's fields go through the same model: a 65-character coupon is a 422 page."""
+    """The HTML form's fields go through the same model: a 65-character shipping option id
+    is refused (back to the cart with a message), not a 500, and starts no checkout."""
     page = client.get("/")
     token = page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
     client.post("/cart/add", data={"sku": "MUG-WHITE", "csrf_token": token})
     before = db(container, "SELECT count(*) FROM checkouts")
-    resp = client.post("/checkout", data={"coupon": "C" * 65, "csrf_token": token})
-    assert resp.status_code == 422
-    assert "not valid" in resp.get_data(as_text=True)
+    resp = client.post("/checkout", data={"shipping_option_id": "S" * 65, "csrf_token": token})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
+    assert "/cart" in resp.headers["Location"]
     assert db(container, "SELECT count(*) FROM checkouts") == before
 
 
