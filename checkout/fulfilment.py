@@ -28,7 +28,7 @@ from checkout.errors import OutOfStock
 from checkout.faults import is_transient
 from checkout.intent import hash_secret
 from checkout.lifecycle import release_in
-from checkout.merchant_events import emit_order_in
+from checkout.merchant_events import emit_order_in, event_lines
 from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
 from checkout.window import remaining_seconds
@@ -394,7 +394,7 @@ def _queue_effects_in(
         )
     if checkout.cart_id:
         uow.outbox.add_message(CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart")
-    emit_order_in(uow, "order.paid", order)
+    emit_order_in(uow, "order.paid", order, event_lines(checkout.lines))
     if order.status == "authorized" and pi:
         uow.outbox.add_message(
             Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),

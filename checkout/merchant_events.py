@@ -5,16 +5,30 @@ when its change committed, and is delivered at least once)."""
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any
 
 from repos.unit_of_work import UnitOfWork
 from schemas.merchant_events import EventOrder, EventOrderLine, EventType, MerchantEvent
 from schemas.outbox import MerchantWebhook
-from schemas.records import OrderLineRecord, OrderRecord
+from schemas.records import OrderLineRecord, OrderRecord, PricedLine, with_variant
 
 
-def order_data(order: OrderRecord, lines: list[OrderLineRecord]) -> dict[str, Any]:
+def event_lines(lines: list[OrderLineRecord] | list[PricedLine]) -> list[EventOrderLine]:
+    """Order lines as events carry them, from the stored lines or, for a new order, from
+    the checkout snapshot they were written from (so fulfilment need not read them back)."""
+    return [
+        EventOrderLine(
+            sku=ln.sku,
+            name=with_variant(ln.name, ln.variant) if isinstance(ln, PricedLine) else ln.name,
+            quantity=ln.quantity,
+            unit_amount=ln.unit_amount,
+            line_total=ln.line_total,
+        )
+        for ln in lines
+    ]
+
+
+def order_data(order: OrderRecord, lines: list[EventOrderLine]) -> dict[str, Any]:
     """The order as events carry it: no customer contact details (see schemas)."""
     return EventOrder(
         id=order.id,
@@ -26,22 +40,21 @@ def order_data(order: OrderRecord, lines: list[OrderLineRecord]) -> dict[str, An
         shipping=order.shipping,
         total=order.total,
         created_at=order.created_at,
-        lines=[
-            EventOrderLine(
-                sku=ln.sku,
-                name=ln.name,
-                quantity=ln.quantity,
-                unit_amount=ln.unit_amount,
-                line_total=ln.line_total,
-            )
-            for ln in lines
-        ],
+        lines=lines,
     ).model_dump(mode="json")
 
 
-def emit_order_in(uow: UnitOfWork, event_type: EventType, order: OrderRecord) -> MerchantEvent:
-    """An event about an order, carrying the order as it is in this transaction."""
-    return emit_in(uow, order.shop_id, event_type, order_data(order, uow.orders.lines(order.id)))
+def emit_order_in(
+    uow: UnitOfWork,
+    event_type: EventType,
+    order: OrderRecord,
+    lines: list[EventOrderLine] | None = None,
+) -> MerchantEvent:
+    """An event about an order, carrying the order as it is in this transaction (its lines
+    read back unless the caller has them)."""
+    if lines is None:
+        lines = event_lines(uow.orders.lines(order.id))
+    return emit_in(uow, order.shop_id, event_type, order_data(order, lines))
 
 
 def emit_in(
@@ -61,7 +74,3 @@ def emit_in(
 
 def new_endpoint_secret() -> str:
     return f"kwhsec_{secrets.token_urlsafe(32)}"
-
-
-def new_endpoint_id() -> uuid.UUID:
-    return uuid.uuid4()

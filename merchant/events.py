@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
 from checkout.errors import NotFound
-from checkout.merchant_events import new_endpoint_id, new_endpoint_secret
+from checkout.merchant_events import new_endpoint_secret
 from checkout.ports import Services
 from merchant.writes import Actor
 from repos.merchant_events import EndpointRow
@@ -40,7 +41,7 @@ def create_endpoint(services: Services, actor: Actor, body: EndpointCreate) -> E
     """A new endpoint and its signing secret, shown this once (stored encrypted, audited
     without it). Not replayable by Idempotency-Key: that would mean keeping the secret."""
     row = EndpointRow(
-        id=new_endpoint_id(),
+        id=uuid.uuid4(),
         shop_id=actor.shop_id,
         url=str(body.url),
         secret=new_endpoint_secret(),

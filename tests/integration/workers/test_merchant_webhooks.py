@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,7 @@ from integration.workers.outbox_support import RelayThread, WorkerProcess
 from support import api_checkout, db, pay
 
 from checkout import outbox_admin
-from checkout.merchant_events import new_endpoint_id, new_endpoint_secret
+from checkout.merchant_events import new_endpoint_secret
 from checkout.webhook_signature import HEADER, SignatureError, verify
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
@@ -82,7 +83,7 @@ def subscribe(container: Container, url: str, secret: str) -> None:
     with container.uow() as uow:
         uow.merchant_events.add_endpoint(
             EndpointRow(
-                id=new_endpoint_id(),
+                id=uuid.uuid4(),
                 shop_id="demo",
                 url=url,
                 secret=secret,
@@ -131,6 +132,7 @@ def test_a_paid_order_reaches_the_receiver_through_errors_and_a_sigkill(
     order = event["data"]["object"]  # type: ignore[index]
     reference = db(container, "SELECT reference FROM orders")
     assert order["reference"] == reference and order["total"] == co["amount_total"]
+    assert [ln["name"] for ln in order["lines"]] == [db(container, "SELECT name FROM order_lines")]
     assert "customer_email" not in json.dumps(event) and "Canary" not in json.dumps(event)
 
     # The same delivery sent again later than the tolerance, or with its body changed: refused.
