@@ -32,6 +32,7 @@ from checkout.merchant_events import emit_order_in, event_lines
 from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
 from checkout.window import remaining_seconds
+from repos.outbox import Queued
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (
     Capture,
@@ -43,7 +44,7 @@ from schemas.outbox import (
     StockLine,
     StockMirrorDecrement,
 )
-from schemas.records import CheckoutRecord, OrderRecord, PaymentRecord, Shop
+from schemas.records import CheckoutRecord, HoldLine, OrderRecord, PaymentRecord, Shop
 from schemas.stripe import CheckoutSession, StripeWebhookPayload
 
 log = logging.getLogger(__name__)
@@ -138,25 +139,31 @@ def fulfil_in(
         or (session.currency or "").lower() != checkout.currency
     ):
         return _pricing_mismatch_in(uow, shop, checkout, session)
-    conflict = not _take_stock_in(uow, shop, checkout)
-    order = _create_order_in(uow, services, shop, checkout, session, authorized, conflict)
-    return Fulfilment("stock_conflict" if conflict else "fulfilled", order)
+    held = _take_stock_in(uow, shop, checkout)
+    with uow.pipeline():
+        order = _create_order_in(uow, services, shop, checkout, session, authorized, held is None)
+        uow.inventory.settle_levels(shop.id, held or [], "committed")
+    return Fulfilment("fulfilled" if held is not None else "stock_conflict", order)
 
 
-def _take_stock_in(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> bool:
-    """Commit the hold; if it lapsed (or was released), take the units now if they are still
-    there. The lapsed hold rows stay as history; the new ones are placed beside them."""
-    if uow.inventory.finish_holds(shop.id, checkout.id, "committed"):
-        return True
+def _take_stock_in(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> list[HoldLine] | None:
+    """Commit the hold: its lines are returned, for the caller to settle on the stock rows
+    last (``settle_levels``), so a sale's hot rows stay locked only from there to the
+    commit. If the hold lapsed (or was released), take the units now if they are still
+    there (an empty list: nothing left to settle); None if they are gone. The lapsed hold
+    rows stay as history; the new ones are placed beside them."""
+    closed = uow.inventory.close_holds(checkout.id, "committed")
+    if closed:
+        return closed
     wanted = {line.sku: line.quantity for line in checkout.lines}
     try:
         allocation = allocate(uow.inventory.lock_levels(shop.id, list(wanted)), wanted)
     except OutOfStock:
-        return False
+        return None
     uow.inventory.place_holds(
         shop.id, checkout.id, allocation, datetime.now(UTC), state="committed"
     )
-    return True
+    return []
 
 
 def _pricing_mismatch_in(
@@ -242,10 +249,12 @@ def _add_to_order_in(
             "items paid after the window; refund queued", extra={"order_ref": order.reference}
         )
         return Fulfilment("window_closed", order)
-    if not _take_stock_in(uow, shop, checkout):
+    held = _take_stock_in(uow, shop, checkout)
+    if held is None:
         uow.audit.add(shop.id, "stock_conflict", order.reference, {"checkout_id": str(checkout.id)})
         _refund_checkout_in(uow, checkout, session, "stock_conflict")
         return Fulfilment("stock_conflict", order)
+    uow.inventory.settle_levels(shop.id, held, "committed")
     pi = session.payment_intent
     delayed = authorized and session.payment_status != "paid"
     uow.orders.add_payment(
@@ -348,59 +357,64 @@ def _create_order_in(
 def _queue_effects_in(
     uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord, order: OrderRecord, pi: str | None
 ) -> None:
-    """Every side effect of a new order, as outbox rows with dedupe keys."""
+    """Every side effect of a new order, as outbox rows with dedupe keys (one statement)."""
     order_id = order.id
     key = f"order-{order_id}"
+    effects: list[Queued] = []
     if pi:
-        uow.outbox.add_message(
-            PaymentMetadataSync(
-                shop_id=shop.id, payment_intent_id=pi, order_reference=order.reference
-            ),
-            f"{key}-metadata",
+        effects.append(
+            (
+                PaymentMetadataSync(
+                    shop_id=shop.id, payment_intent_id=pi, order_reference=order.reference
+                ),
+                f"{key}-metadata",
+                None,
+            )
         )
     if order.status == "stock_conflict":
         uow.audit.add(shop.id, "stock_conflict", order.reference, {"checkout_id": str(checkout.id)})
         if pi:
-            uow.outbox.add_message(
-                Refund(
-                    shop_id=shop.id,
-                    order_id=order_id,
-                    checkout_id=checkout.id,
-                    payment_intent_id=pi,
-                    amount=checkout.total,
-                    reason="stock_conflict",
-                ),
-                f"{key}-refund",
+            refund = Refund(
+                shop_id=shop.id,
+                order_id=order_id,
+                checkout_id=checkout.id,
+                payment_intent_id=pi,
+                amount=checkout.total,
+                reason="stock_conflict",
             )
+            effects.append((refund, f"{key}-refund", None))
+        uow.outbox.add_messages(effects)
         log.warning(
             "stock conflict; refund queued",
             extra={"shop_id": shop.id, "order_ref": order.reference},
         )
         return
-    uow.outbox.add_message(
-        StockMirrorDecrement(
-            shop_id=shop.id,
-            order_reference=order.reference,
-            lines=[StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines],
+    lines = [StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines]
+    effects += [
+        (
+            StockMirrorDecrement(shop_id=shop.id, order_reference=order.reference, lines=lines),
+            f"{key}-stock",
+            None,
         ),
-        f"{key}-stock",
-    )
-    uow.outbox.add_message(
-        OrderConfirmationEmail(shop_id=shop.id, order_id=order_id), f"{key}-email"
-    )
+        (OrderConfirmationEmail(shop_id=shop.id, order_id=order_id), f"{key}-email", None),
+    ]
     if order.customer_email:
-        uow.outbox.add_message(
-            CustomerUpsert(shop_id=shop.id, order_id=order_id), f"{key}-customer"
+        effects.append(
+            (CustomerUpsert(shop_id=shop.id, order_id=order_id), f"{key}-customer", None)
         )
     if checkout.cart_id:
-        uow.outbox.add_message(CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart")
-    emit_order_in(uow, "order.paid", order, event_lines(checkout.lines))
+        effects.append((CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart", None))
     if order.status == "authorized" and pi:
-        uow.outbox.add_message(
-            Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),
-            f"{key}-capture",
-            order.created_at + timedelta(seconds=shop.capture_window_seconds),
+        capture_at = order.created_at + timedelta(seconds=shop.capture_window_seconds)
+        effects.append(
+            (
+                Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),
+                f"{key}-capture",
+                capture_at,
+            )
         )
+    uow.outbox.add_messages(effects)
+    emit_order_in(uow, "order.paid", order, event_lines(checkout.lines))
     log.info(
         "order created",
         extra={"shop_id": shop.id, "order_ref": order.reference, "checkout_id": str(checkout.id)},

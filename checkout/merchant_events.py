@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from repos.unit_of_work import UnitOfWork
-from schemas.merchant_events import EventOrder, EventOrderLine, EventType, MerchantEvent
+from schemas.merchant_events import EventOrder, EventOrderLine, EventType
 from schemas.outbox import MerchantWebhook
 from schemas.records import OrderLineRecord, OrderRecord, PricedLine, with_variant
 
@@ -49,27 +49,30 @@ def emit_order_in(
     event_type: EventType,
     order: OrderRecord,
     lines: list[EventOrderLine] | None = None,
-) -> MerchantEvent:
+) -> str:
     """An event about an order, carrying the order as it is in this transaction (its lines
-    read back unless the caller has them)."""
+    read back unless the caller has them). Returns the event's id."""
     if lines is None:
         lines = event_lines(uow.orders.lines(order.id))
     return emit_in(uow, order.shop_id, event_type, order_data(order, lines))
 
 
-def emit_in(
-    uow: UnitOfWork, shop_id: str, event_type: EventType, data: dict[str, Any]
-) -> MerchantEvent:
-    """Record the event and queue its deliveries, in the caller's transaction."""
-    event = uow.merchant_events.add(
-        f"evt_{secrets.token_hex(12)}", shop_id, event_type, {"object": data}
+def emit_in(uow: UnitOfWork, shop_id: str, event_type: EventType, data: dict[str, Any]) -> str:
+    """Record the event and queue its deliveries, in the caller's transaction; returns the
+    event's id."""
+    event_id = f"evt_{secrets.token_hex(12)}"
+    uow.merchant_events.add(event_id, shop_id, event_type, {"object": data})
+    uow.outbox.add_messages(
+        [
+            (
+                MerchantWebhook(shop_id=shop_id, endpoint_id=endpoint_id, event_id=event_id),
+                f"merchant-webhook-{event_id}-{endpoint_id}",
+                None,
+            )
+            for endpoint_id in uow.merchant_events.subscribed(shop_id, event_type)
+        ]
     )
-    for endpoint_id in uow.merchant_events.subscribed(shop_id, event_type):
-        uow.outbox.add_message(
-            MerchantWebhook(shop_id=shop_id, endpoint_id=endpoint_id, event_id=event.id),
-            f"merchant-webhook-{event.id}-{endpoint_id}",
-        )
-    return event
+    return event_id
 
 
 def new_endpoint_secret() -> str:

@@ -202,30 +202,54 @@ class InventoryRepository(Repository):
         )
 
     def finish_holds(self, shop_id: str, checkout_id: UUID, to: HoldState) -> list[HoldLine]:
-        """Move the checkout's active holds to ``to`` and settle the units.
+        """Move the checkout's active holds to ``to`` and settle the units at once: see
+        ``close_holds`` and ``settle_levels``, which fulfilment calls apart."""
+        closed = self.close_holds(checkout_id, to)
+        self.settle_levels(shop_id, closed, to)
+        return closed
 
-        ``committed`` turns reserved units into sold ones (on_hand and reserved both
-        drop); ``released``/``expired`` give them back. Holds that are no longer
-        active are left alone, so calling this twice changes stock once.
-        """
-        active = [h for h in self.holds(checkout_id) if h.state == "active"]
-        if not active:
-            return []
-        self.lock_levels(shop_id, [h.sku for h in active])
-        self.conn.execute(
-            "UPDATE inventory_holds SET state = %s, updated_at = now()"
-            " WHERE checkout_id = %s AND state = 'active'",
+    def close_holds(self, checkout_id: UUID, to: HoldState) -> list[HoldLine]:
+        """Move the checkout's active holds to ``to``; their lines, in lock order, are what
+        ``settle_levels`` must then apply. Holds that are no longer active are left alone, so
+        closing twice settles once. Hold rows are only ever changed under their checkout's
+        row lock, which the caller holds: no stock row is locked here."""
+        closed = self._all(
+            HoldLine,
+            """
+            WITH closed AS (
+                UPDATE inventory_holds SET state = %s, updated_at = now()
+                WHERE checkout_id = %s AND state = 'active'
+                RETURNING id, location, state)
+            SELECT c.id AS hold_id, c.location, c.state, l.sku, l.quantity
+            FROM closed c JOIN inventory_hold_lines l ON l.hold_id = c.id
+            ORDER BY l.sku, c.location
+            """,
             (to, checkout_id),
         )
+        HOLD_TRANSITIONS.labels(to).inc(len({h.hold_id for h in closed}))
+        return closed
+
+    def settle_levels(self, shop_id: str, closed: list[HoldLine], to: HoldState) -> None:
+        """Apply closed holds to the stock rows: ``committed`` turns reserved units into sold
+        ones (on_hand and reserved both drop); ``released``/``expired`` give them back.
+
+        These are the hot rows of a sale, so fulfilment runs this last, just before its
+        commit, to hold their locks for as short a time as possible. The updates go in
+        (sku, location) order, the order every stock lock in Kassa is taken in, so two
+        transactions never wait on each other in a circle; ``executemany`` sends them in
+        one round trip."""
+        if not closed:
+            return
         sold = "on_hand = on_hand - %(q)s, " if to == "committed" else ""
-        HOLD_TRANSITIONS.labels(to).inc(len({h.hold_id for h in active}))
-        for h in active:
-            self.conn.execute(
+        with self.conn.cursor() as cur:
+            cur.executemany(
                 f"UPDATE inventory_levels SET {sold}reserved = reserved - %(q)s"  # noqa: S608
                 " WHERE shop_id = %(shop)s AND sku = %(sku)s AND location = %(loc)s",
-                {"q": h.quantity, "shop": shop_id, "sku": h.sku, "loc": h.location},
+                [
+                    {"q": h.quantity, "shop": shop_id, "sku": h.sku, "loc": h.location}
+                    for h in sorted(closed, key=lambda h: (h.sku, h.location))
+                ],
             )
-        return active
 
     def return_units(self, shop_id: str, checkout_id: UUID, units: dict[str, int]) -> None:
         """Put units an order no longer takes back on hand, at the locations they came from.

@@ -31,19 +31,13 @@ class MerchantEventRepository(Repository):
             return None
         return row.model_copy(update={"secret": self._secrets.decrypt(row.secret)})
 
-    def add(
-        self, event_id: str, shop_id: str, event_type: str, data: dict[str, Any]
-    ) -> MerchantEvent:
-        row = self._one(
-            MerchantEvent,
-            """
-            INSERT INTO merchant_events (id, shop_id, type, data) VALUES (%s, %s, %s, %s)
-            RETURNING *
-            """,
+    def add(self, event_id: str, shop_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """Nothing is read back (the sequence number and time are the database's), so a
+        pipelined transaction does not wait here."""
+        self.conn.execute(
+            "INSERT INTO merchant_events (id, shop_id, type, data) VALUES (%s, %s, %s, %s)",
             (event_id, shop_id, event_type, Jsonb(data)),
         )
-        assert row is not None
-        return row
 
     def get(self, event_id: str) -> MerchantEvent | None:
         return self._one(MerchantEvent, "SELECT * FROM merchant_events WHERE id = %s", (event_id,))

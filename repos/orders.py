@@ -66,26 +66,31 @@ class OrderRepository(Repository):
             )
 
     def add_payment(self, order_id: UUID, payment: PaymentRecord) -> None:
-        """One more payment of the order, with its first event (authorized or charged)."""
-        row = self.conn.execute(
-            """INSERT INTO payments (order_id, stripe_payment_intent_id, amount, currency, status,
-                   refunded_amount, capture_method, captured_amount, checkout_id)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (
-                order_id,
-                payment.stripe_payment_intent_id,
-                payment.amount,
-                payment.currency,
-                payment.status,
-                payment.refunded_amount,
-                payment.capture_method,
-                payment.captured_amount,
-                payment.checkout_id,
-            ),
-        ).fetchone()
-        assert row is not None
+        """One more payment of the order, with its first event (authorized or charged), in
+        one statement: nothing to read back, so a pipelined transaction does not wait here."""
         kind: PaymentEventKind = "authorized" if payment.capture_method == "manual" else "charged"
-        self._payment_event(row["id"], kind, payment.amount, payment.stripe_payment_intent_id)
+        self.conn.execute(
+            """WITH payment AS (
+                   INSERT INTO payments (order_id, stripe_payment_intent_id, amount, currency,
+                       status, refunded_amount, capture_method, captured_amount, checkout_id)
+                   VALUES (%(order_id)s, %(pi)s, %(amount)s, %(currency)s, %(status)s,
+                       %(refunded)s, %(capture_method)s, %(captured)s, %(checkout_id)s)
+                   RETURNING id)
+               INSERT INTO payment_events (payment_id, kind, amount, stripe_id)
+               SELECT id, %(kind)s, %(amount)s, %(pi)s FROM payment""",
+            {
+                "order_id": order_id,
+                "pi": payment.stripe_payment_intent_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "status": payment.status,
+                "refunded": payment.refunded_amount,
+                "capture_method": payment.capture_method,
+                "captured": payment.captured_amount,
+                "checkout_id": payment.checkout_id,
+                "kind": kind,
+            },
+        )
 
     def by_checkout(self, checkout_id: UUID) -> OrderRecord | None:
         return self._one(OrderRecord, "SELECT * FROM orders WHERE checkout_id = %s", (checkout_id,))

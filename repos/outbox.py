@@ -3,6 +3,7 @@ caused it, so nothing is lost when Redis, a worker or the relay dies."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,9 @@ from psycopg.types.json import Jsonb
 from repos.base import Repository
 from schemas.outbox import Message
 from schemas.records import OutboxRow, OutboxState
+
+Queued = tuple[Message, str, datetime | None]
+"""A message to queue, its dedupe key, and when it becomes due (None: now)."""
 
 
 class OutboxRepository(Repository):
@@ -41,6 +45,22 @@ class OutboxRepository(Repository):
         """Queue a typed message (its ``kind`` and shop come from the message itself)."""
         payload = message.model_dump(mode="json")
         return self.add(message.shop_id, payload["kind"], payload, dedupe_key, available_at)
+
+    def add_messages(self, entries: Sequence[Queued]) -> None:
+        """Queue several typed messages in one statement, each once (a dedupe key already
+        there is skipped). Nothing is read back, so a pipelined transaction does not wait."""
+        if not entries:
+            return
+        rows: list[object] = []
+        for message, dedupe_key, available_at in entries:
+            payload = message.model_dump(mode="json")
+            rows += [message.shop_id, payload["kind"], Jsonb(payload), dedupe_key, available_at]
+        values = ", ".join(["(%s, %s, %s, %s, COALESCE(%s::timestamptz, now()))"] * len(entries))
+        self.conn.execute(
+            "INSERT INTO outbox (shop_id, kind, payload, dedupe_key, available_at)"  # noqa: S608
+            f" VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING",
+            rows,
+        )
 
     def claim_due(self, limit: int) -> list[OutboxRow]:
         """Pending rows whose time has come, marked enqueued; other relays skip them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from types import TracebackType
 
-from psycopg import Connection, Transaction
+from psycopg import Connection, Pipeline, Transaction
 from psycopg.rows import DictRow
 
 from repos.api_keys import ApiKeyRepository
@@ -75,6 +75,14 @@ class UnitOfWork:
         self.stock_ledger = StockLedgerRepository(conn)
         self.retention = RetentionRepository(conn)
         return self
+
+    def pipeline(self) -> AbstractContextManager[Pipeline]:
+        """Writes inside this block are sent without waiting for each answer (psycopg's
+        pipeline mode) and are all answered when it ends; a statement that is read back
+        (``fetchone``) still waits for everything sent before it. An error surfaces at that
+        point rather than at the statement that caused it, and rolls the whole unit back as
+        usual, so only use it for writes whose failure nobody catches one by one."""
+        return self.conn.pipeline()
 
     def __exit__(
         self,
