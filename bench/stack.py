@@ -262,6 +262,8 @@ def _external(url: str, prepare: bool) -> Iterator[Stack]:
     with stack.container() as c, c.uow() as uow:
         _raise_stock(uow, preserve_reserved=True)
     previous = _set_rate_limit(stack, RATE_LIMIT)
+    # The stack's web processes cache the shop (checkout.shops): wait until they see it.
+    time.sleep(stack.settings().shop_cache_seconds)
     print(
         f"using the running stack at {stack.url}: raised stock of {', '.join(BENCH_SKUS)} and "
         f"set shop {SHOP!r}'s checkout rate limit to {RATE_LIMIT} for the run",

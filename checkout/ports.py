@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from checkout.shop_cache import ShopCache
 from repos.carts import CartStore
 from repos.stock_mirror import StockMirror
 from repos.unit_of_work import UnitOfWork
@@ -85,5 +86,8 @@ class Services(Protocol):
 
     @property
     def mirror(self) -> StockMirror: ...
+
+    @property
+    def shop_cache(self) -> ShopCache: ...
 
     def uow(self) -> UnitOfWork: ...

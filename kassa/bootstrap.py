@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from checkout.shop_cache import ShopCache
 from kassa.stripe_gateway import StripeGateway
 from repos.carts import CartStore
 from repos.database import Database
@@ -28,10 +29,11 @@ class Container:
     carts: CartStore
     mirror: StockMirror
     secrets: SecretBox
+    shop_cache: ShopCache
     _closed: bool = field(default=False, repr=False)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.secrets)
+        return UnitOfWork(self.db, self.secrets, self.shop_cache.forget)
 
     def close(self) -> None:
         if not self._closed:
@@ -60,4 +62,5 @@ def bootstrap(settings: Settings | None = None) -> Container:
         carts=CartStore(client, settings.cart_ttl_seconds),
         mirror=StockMirror(client),
         secrets=SecretBox.from_setting(settings.encryption_keys, settings.secret_key),
+        shop_cache=ShopCache(settings.shop_cache_seconds),
     )

@@ -26,6 +26,8 @@ class ShopRepository(Repository):
     def __init__(self, conn: Connection[DictRow], secrets: SecretBox) -> None:
         super().__init__(conn)
         self.secrets = secrets
+        self.changed: set[str] = set()
+        """Shops written in this unit of work: the unit tells the shop cache after commit."""
 
     def _reveal(self, ciphertext: str | None, plaintext: str | None) -> str | None:
         return self.secrets.decrypt(ciphertext) if ciphertext is not None else plaintext
@@ -90,6 +92,7 @@ class ShopRepository(Repository):
             """,
             self._params(shop),
         ).fetchone()
+        self.changed.add(shop.id)
         return row is not None
 
     def upsert(self, shop: Shop) -> None:
@@ -121,6 +124,7 @@ class ShopRepository(Repository):
             """,
             self._params(shop),
         )
+        self.changed.add(shop.id)
 
     def set_webhook_secret(self, shop_id: str, secret: str | None) -> None:
         """Store (or, with None, clear) the shop's Stripe webhook signing secret."""
@@ -129,6 +133,7 @@ class ShopRepository(Repository):
             " plaintext_stripe_webhook_secret = NULL WHERE id = %s",
             (self.secrets.encrypt(secret) if secret is not None else None, shop_id),
         )
+        self.changed.add(shop_id)
 
     def reencrypt(self, *, only_plaintext: bool = False) -> int:
         """Encrypt any value still in clear and (unless ``only_plaintext``) re-encrypt every

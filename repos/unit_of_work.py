@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
 
@@ -29,6 +30,9 @@ from repos.stock_ledger import StockLedgerRepository
 class UnitOfWork:
     """Commits when the block ends normally and rolls back when it raises.
 
+    After a commit that wrote shops, ``shops_changed`` hears their ids (the composition
+    root drops them from its shop cache).
+
     Repositories are bound to this unit's connection, so a use case cannot
     accidentally write outside the transaction it started.
     """
@@ -48,9 +52,15 @@ class UnitOfWork:
     stock_ledger: StockLedgerRepository
     retention: RetentionRepository
 
-    def __init__(self, db: Database, secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretBox,
+        shops_changed: Callable[[set[str]], None] | None = None,
+    ) -> None:
         self._db = db
         self._secrets = secrets
+        self._shops_changed = shops_changed
         self._conn_cm: AbstractContextManager[Connection[DictRow]] | None = None
         self._tx: AbstractContextManager[Transaction] | None = None
 
@@ -96,3 +106,5 @@ class UnitOfWork:
         finally:
             self._conn_cm.__exit__(exc_type, exc, tb)
             self._tx = self._conn_cm = None
+        if exc_type is None and self.shops.changed and self._shops_changed is not None:
+            self._shops_changed(self.shops.changed)

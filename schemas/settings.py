@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=16, ge=1, alias="KASSA_DB_POOL_MAX")
     """A worker needs ``worker_threads`` connections for its effects plus four (the job's
     own, the reaper's, the reconciler's and retention's)."""
+    shop_cache_seconds: float = Field(default=5.0, ge=0, alias="KASSA_SHOP_CACHE_SECONDS")
+    """How long a process trusts a shop it read; its own changes it sees at once."""
     cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
     smtp_host: str = Field(default="127.0.0.1", alias="KASSA_SMTP_HOST")
     smtp_port: int = Field(default=0, ge=0, alias="KASSA_SMTP_PORT")

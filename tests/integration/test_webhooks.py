@@ -330,3 +330,23 @@ def test_delayed_capture_shop_authorizes_then_schedules_capture(
         "SELECT extract(epoch FROM available_at - now())::int FROM outbox WHERE kind = 'stripe.capture'",
     )
     assert 3500 <= due_in <= 3600  # due when the shop's 60-minute window closes
+
+
+def test_a_rotated_webhook_secret_applies_at_once_despite_the_shop_cache(
+    shop_secret: str, live_server: str, container: Container
+) -> None:
+    event = {
+        "id": "evt_rotation",
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()),
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+    }
+    assert signed_post(live_server, shop_secret, event).status_code == 200  # shop now cached
+    assert signed_post(live_server, "whsec_rotated", event).status_code == 400
+
+    with container.uow() as uow:
+        uow.shops.set_webhook_secret("demo", "whsec_rotated")
+
+    assert signed_post(live_server, "whsec_rotated", event).status_code == 200
+    assert signed_post(live_server, shop_secret, event).status_code == 400
