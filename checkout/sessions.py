@@ -204,12 +204,12 @@ def start_checkout(
         checkout, created = uow.checkouts.create_or_get(record)
         if not created and checkout.cart_hash != content:
             raise IdempotencyKeyReused()
-        if created:
+        if created:  # the hot stock rows last: locked from here to the commit
+            _audit_client_prices_in(uow, shop, data, priced)
             levels = uow.inventory.lock_levels(shop.id, list(wanted))
             uow.inventory.place_holds(
                 shop.id, checkout.id, allocate(levels, wanted), checkout.expires_at + HOLD_GRACE
             )
-            _audit_client_prices_in(uow, shop, data, priced)
     nonce = checkout_nonce(services.settings.secret_key, checkout.id)
     if checkout.stripe_session_id is None and checkout.state == "pending":
         session = request_session(services, shop, checkout, data.customer_email, owner=created)

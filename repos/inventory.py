@@ -147,21 +147,6 @@ class InventoryRepository(Repository):
             (shop_id,),
         )
 
-    def _adjust(self, shop_id: str, location: str, sku: str, qty: int, *, commit: bool) -> None:
-        """Reserve (commit=False) or take for good (commit=True) ``qty`` units, if available."""
-        sql = (
-            "UPDATE inventory_levels SET on_hand = on_hand - %(q)s"
-            if commit
-            else "UPDATE inventory_levels SET reserved = reserved + %(q)s"
-        )
-        cur = self.conn.execute(
-            sql + " WHERE shop_id = %(shop)s AND sku = %(sku)s AND location = %(loc)s"
-            " AND on_hand - reserved >= %(q)s",
-            {"q": qty, "shop": shop_id, "sku": sku, "loc": location},
-        )
-        if cur.rowcount != 1:
-            raise StockChanged(f"{sku}@{location}")
-
     def place_holds(
         self,
         shop_id: str,
@@ -171,24 +156,54 @@ class InventoryRepository(Repository):
         *,
         state: HoldState = "active",
     ) -> None:
-        """Record one hold per location; ``active`` reserves the units, ``committed`` takes them."""
+        """Record one hold per location; ``active`` reserves the units, ``committed`` takes them.
+
+        The caller has locked the stock rows and allocated from what it read, so every update
+        must find its units; one that does not (``StockChanged``) means the rows changed under
+        a lock, and rolls everything back. Each hold and its lines are one statement, and the
+        stock updates (in lock order) one round trip, to keep the hot rows' locks short."""
         for location in sorted(allocation):
-            hold = self.conn.execute(
+            skus = sorted(allocation[location])
+            self.conn.execute(
                 """
-                INSERT INTO inventory_holds (shop_id, checkout_id, location, state, expires_at)
-                VALUES (%s, %s, %s, %s, %s) RETURNING id
+                WITH hold AS (
+                    INSERT INTO inventory_holds (shop_id, checkout_id, location, state, expires_at)
+                    VALUES (%s, %s, %s, %s, %s) RETURNING id)
+                INSERT INTO inventory_hold_lines (hold_id, sku, quantity)
+                SELECT hold.id, line.sku, line.quantity
+                FROM hold, unnest(%s::text[], %s::int[]) AS line(sku, quantity)
                 """,
-                (shop_id, checkout_id, location, state, expires_at),
-            ).fetchone()
-            assert hold is not None
-            for sku in sorted(allocation[location]):
-                qty = allocation[location][sku]
-                self._adjust(shop_id, location, sku, qty, commit=state == "committed")
-                self.conn.execute(
-                    "INSERT INTO inventory_hold_lines (hold_id, sku, quantity) VALUES (%s, %s, %s)",
-                    (hold["id"], sku, qty),
-                )
+                (
+                    shop_id,
+                    checkout_id,
+                    location,
+                    state,
+                    expires_at,
+                    skus,
+                    [allocation[location][sku] for sku in skus],
+                ),
+            )
             HOLD_TRANSITIONS.labels(state).inc()
+        change = (
+            "on_hand = on_hand - %(q)s" if state == "committed" else "reserved = reserved + %(q)s"
+        )
+        updates = [
+            {"q": qty, "shop": shop_id, "sku": sku, "loc": location}
+            for sku, location, qty in sorted(
+                (sku, location, qty)
+                for location, lines in allocation.items()
+                for sku, qty in lines.items()
+            )
+        ]
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE inventory_levels SET {change}"  # noqa: S608
+                " WHERE shop_id = %(shop)s AND sku = %(sku)s AND location = %(loc)s"
+                " AND on_hand - reserved >= %(q)s",
+                updates,
+            )
+            if cur.rowcount != len(updates):  # pragma: no cover - rows locked by the caller
+                raise StockChanged(", ".join(f"{u['sku']}@{u['loc']}" for u in updates))
 
     def holds(self, checkout_id: UUID) -> list[HoldLine]:
         return self._all(
