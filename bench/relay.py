@@ -5,7 +5,7 @@
         [--stripe-latency-ms MS]
 
 Rows are ``stock_mirror.decrement`` side effects (a Lua script on Redis per row), written
-with the same INSERT as ``uow.outbox.add``. For each worker count W (``kassa worker``
+as ``uow.outbox.add_message`` writes them. For each worker count W (``kassa worker``
 processes) two phases run:
 
 * backlog: N rows (default 3000) committed in one transaction, so that they all become
@@ -54,7 +54,7 @@ from psycopg.types.json import Jsonb
 from rq import Worker
 from stack import SHOP, Stack, open_stack
 
-from schemas.outbox import ExpireSession, StockLine, StockMirrorDecrement
+from schemas.outbox import ExpireSession, Message, StockLine, StockMirrorDecrement
 from workers.queue import QUEUE_NAME, outbox_queue
 
 KIND = "stock_mirror.decrement"
@@ -115,25 +115,25 @@ class Phase:
 STRIPE_KIND = "stripe.expire_session"
 
 
-def message(i: int, run: str, kind: str = KIND) -> dict[str, Any]:
+def message(i: int, run: str, kind: str = KIND) -> Message:
     if kind == STRIPE_KIND:
         # A session the emulator never issued: expire answers resource_missing, so does the
         # retrieve that follows, and the row is done: two Stripe calls, no setup.
         return ExpireSession(
             shop_id=SHOP, checkout_id=uuid.uuid4(), session_id=f"cs_test_bench_{run}_{i}"
-        ).model_dump(mode="json")
+        )
     return StockMirrorDecrement(
         shop_id=SHOP,
         order_reference=f"B-{run}-{i}",
         lines=[StockLine(sku="MUG-WHITE", quantity=1)],
-    ).model_dump(mode="json")
+    )
 
 
 def insert_backlog(stack: Stack, phase: Phase, run: str) -> None:
     with stack.container() as c:
         with c.uow() as uow:
             for i in range(phase.rows):
-                uow.outbox.add(SHOP, KIND, message(i, run), f"{phase.name}-{i}")
+                uow.outbox.add_message(message(i, run), f"{phase.name}-{i}")
         phase.committed_at = time.time()  # same host, same clock as Postgres
 
 
@@ -142,9 +142,12 @@ def insert_steady(
 ) -> float:
     """``per_tx`` rows per transaction (an order's worth of effects), paced at ``rate``
     rows/s; returns the rate achieved. The rows of a transaction go in one pipelined
-    ``executemany`` (the same INSERT as ``OutboxRepository.add``), so that a busy machine
-    starves the load generator less."""
-    rows = [(SHOP, kind, Jsonb(message(i, run, kind)), f"{prefix}-{i}") for i in range(n)]
+    ``executemany`` (the same INSERT as ``OutboxRepository.add_message``), so that a busy
+    machine starves the load generator less."""
+    rows = [
+        (SHOP, kind, Jsonb(message(i, run, kind).model_dump(mode="json")), f"{prefix}-{i}")
+        for i in range(n)
+    ]
     started = time.perf_counter()
     with psycopg.connect(stack.database_url) as conn:
         for first in range(0, n, per_tx):

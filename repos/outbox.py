@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -20,31 +19,23 @@ Queued = tuple[Message, str, datetime | None]
 
 
 class OutboxRepository(Repository):
-    def add(
-        self,
-        shop_id: str,
-        kind: str,
-        payload: dict[str, Any],
-        dedupe_key: str,
-        available_at: datetime | None = None,
+    def add_message(
+        self, message: Message, dedupe_key: str, available_at: datetime | None = None
     ) -> bool:
-        """Queue a side effect once; the same dedupe key twice is a no-op (returns False)."""
+        """Queue a typed message once (its ``kind`` and shop come from the message itself);
+        the same dedupe key twice is a no-op (returns False). This and ``add_messages`` are
+        the only ways in: every payload is a validated ``schemas.outbox`` message, never a
+        free-form dict."""
+        payload = message.model_dump(mode="json")
         row = self.conn.execute(
             """
             INSERT INTO outbox (shop_id, kind, payload, dedupe_key, available_at)
             VALUES (%s, %s, %s, %s, COALESCE(%s, now()))
             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
             """,
-            (shop_id, kind, Jsonb(payload), dedupe_key, available_at),
+            (message.shop_id, payload["kind"], Jsonb(payload), dedupe_key, available_at),
         ).fetchone()
         return row is not None
-
-    def add_message(
-        self, message: Message, dedupe_key: str, available_at: datetime | None = None
-    ) -> bool:
-        """Queue a typed message (its ``kind`` and shop come from the message itself)."""
-        payload = message.model_dump(mode="json")
-        return self.add(message.shop_id, payload["kind"], payload, dedupe_key, available_at)
 
     def add_messages(self, entries: Sequence[Queued]) -> None:
         """Queue several typed messages in one statement, each once (a dedupe key already
