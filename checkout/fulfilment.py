@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from prometheus_client import Counter
+from pydantic import JsonValue
 
 from checkout.allocation import allocate
 from checkout.errors import OutOfStock
@@ -295,7 +296,7 @@ def _add_to_order_in(
         f"{key}-stock",
     )
     email_in(uow, order, "items_added", key)
-    details = {
+    details: dict[str, JsonValue] = {
         "checkout_id": str(checkout.id),
         "amount": checkout.total,
         "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in checkout.lines],

@@ -5,7 +5,8 @@ when its change committed, and is delivered at least once)."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+
+from pydantic import JsonValue
 
 from repos.unit_of_work import UnitOfWork
 from schemas.merchant_events import EventOrder, EventOrderLine, EventType
@@ -28,7 +29,7 @@ def event_lines(lines: list[OrderLineRecord] | list[PricedLine]) -> list[EventOr
     ]
 
 
-def order_data(order: OrderRecord, lines: list[EventOrderLine]) -> dict[str, Any]:
+def order_data(order: OrderRecord, lines: list[EventOrderLine]) -> dict[str, JsonValue]:
     """The order as events carry it: no customer contact details (see schemas)."""
     return EventOrder(
         id=order.id,
@@ -57,7 +58,9 @@ def emit_order_in(
     return emit_in(uow, order.shop_id, event_type, order_data(order, lines))
 
 
-def emit_in(uow: UnitOfWork, shop_id: str, event_type: EventType, data: dict[str, Any]) -> str:
+def emit_in(
+    uow: UnitOfWork, shop_id: str, event_type: EventType, data: dict[str, JsonValue]
+) -> str:
     """Record the event and queue its deliveries, in the caller's transaction; returns the
     event's id."""
     event_id = f"evt_{secrets.token_hex(12)}"

@@ -18,8 +18,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
+
+from pydantic import JsonValue
 
 from checkout.errors import (
     AmountIncreaseNotAllowed,
@@ -69,7 +71,7 @@ class Change:
 
     kind: str
     total_after: int
-    details: dict[str, Any]
+    details: dict[str, JsonValue]
 
 
 Apply = Callable[[UnitOfWork, OrderRecord, str], Change | None]
@@ -85,12 +87,12 @@ EmailChange = Literal[
 ]
 
 
-def _request_hash(kind: str, body: dict[str, Any]) -> str:
+def _request_hash(kind: str, body: dict[str, JsonValue]) -> str:
     return hashlib.sha256(json.dumps([kind, body], sort_keys=True).encode()).hexdigest()
 
 
 def _modify(
-    services: Services, req: ChangeRequest, kind: str, body: dict[str, Any], apply: Apply
+    services: Services, req: ChangeRequest, kind: str, body: dict[str, JsonValue], apply: Apply
 ) -> OrderView:
     """Check ownership, take the order lock, replay or check the window, apply, record."""
     request_hash = _request_hash(kind, body)

@@ -55,7 +55,7 @@ def create_endpoint(services: Services, actor: Actor, body: EndpointCreate) -> E
             actor.shop_id,
             "merchant.webhook_endpoint.create",
             str(row.id),
-            {"event_types": row.event_types},
+            {"event_types": [*row.event_types]},
             actor=actor.label,
         )
     public = WebhookEndpoint.model_validate(row.model_dump(exclude={"secret"}))

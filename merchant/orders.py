@@ -15,6 +15,8 @@ import binascii
 from datetime import UTC, datetime
 from uuid import UUID
 
+from pydantic import JsonValue
+
 from checkout.errors import InvalidRequest, OrderNotChangeable, OrderNotFound, RefundExceedsCaptured
 from checkout.modifications import Change, cancel_in, record_in
 from checkout.orders import order_view_in
@@ -175,7 +177,10 @@ def refund_in(
         # Refunds asked so far only grow, so this names each refund of the order once.
         f"order-{order.id}-refund-after-{requested}",
     )
-    details = {"amount": amount, "lines": [r.model_dump() for r in body.lines or []]}
+    details: dict[str, JsonValue] = {
+        "amount": amount,
+        "lines": [r.model_dump() for r in body.lines or []],
+    }
     record_in(uow, order, Change("refund_requested", order.total, details), "merchant")
     return 201, RefundAccepted(
         reference=order.reference,

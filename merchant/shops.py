@@ -62,7 +62,9 @@ def create_shop(services: Services, body: ShopCreate, actor: str = OPERATOR) -> 
         _check_currency_in(uow, shop.id, shop.currency, changing=False)
         if not uow.shops.insert(shop):
             raise ShopExists()
-        uow.audit.add(shop.id, "operator.shop_created", shop.id, {"fields": sorted(values)}, actor)
+        uow.audit.add(
+            shop.id, "operator.shop_created", shop.id, {"fields": [*sorted(values)]}, actor
+        )
     log.info("shop created", extra={"shop_id": shop.id})
     return view_of(shop)
 
@@ -80,7 +82,9 @@ def update_shop(
         if shop.currency != current.currency:
             _check_currency_in(uow, shop_id, shop.currency, changing=True)
         uow.shops.upsert(shop)
-        uow.audit.add(shop_id, "operator.shop_updated", shop_id, {"fields": sorted(values)}, actor)
+        uow.audit.add(
+            shop_id, "operator.shop_updated", shop_id, {"fields": [*sorted(values)]}, actor
+        )
     return view_of(shop)
 
 

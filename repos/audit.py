@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from repos.base import Repository
 from schemas.records import AuditEvent
@@ -16,7 +15,7 @@ class AuditRepository(Repository):
         shop_id: str,
         kind: str,
         subject: str | None,
-        details: dict[str, Any],
+        details: dict[str, JsonValue],
         actor: str | None = None,
     ) -> None:
         self.conn.execute(

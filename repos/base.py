@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from psycopg import Connection
+from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow
 from pydantic import BaseModel
 
@@ -20,9 +21,9 @@ class Repository:
     def __init__(self, conn: Connection[DictRow]) -> None:
         self.conn = conn
 
-    def _one(self, model: type[M], sql: Any, params: Any = None) -> M | None:
+    def _one(self, model: type[M], sql: QueryNoTemplate, params: Params | None = None) -> M | None:
         row = self.conn.execute(sql, params).fetchone()
         return model.model_validate(row) if row is not None else None
 
-    def _all(self, model: type[M], sql: Any, params: Any = None) -> list[M]:
+    def _all(self, model: type[M], sql: QueryNoTemplate, params: Params | None = None) -> list[M]:
         return [model.model_validate(r) for r in self.conn.execute(sql, params).fetchall()]

@@ -3,9 +3,8 @@ first answer instead of doing the write again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from repos.base import Repository
 from schemas.records import IdempotentResponse
@@ -28,7 +27,7 @@ class IdempotencyRepository(Repository):
         )
 
     def save(
-        self, shop_id: str, key: str, fingerprint: str, status_code: int, response: Any
+        self, shop_id: str, key: str, fingerprint: str, status_code: int, response: JsonValue
     ) -> None:
         self.conn.execute(
             "INSERT INTO merchant_idempotency_keys (shop_id, key, fingerprint, status_code,"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from repos.base import Repository
 from repos.secrets import SecretBox
@@ -31,7 +31,7 @@ class MerchantEventRepository(Repository):
             return None
         return row.model_copy(update={"secret": self._secrets.decrypt(row.secret)})
 
-    def add(self, event_id: str, shop_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def add(self, event_id: str, shop_id: str, event_type: str, data: dict[str, JsonValue]) -> None:
         """Nothing is read back (the sequence number and time are the database's), so a
         pipelined transaction does not wait here."""
         self.conn.execute(

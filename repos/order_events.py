@@ -3,10 +3,10 @@ after), and the memory that makes a change's ``Idempotency-Key`` replay its answ
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from repos.base import Repository
 from schemas.records import OrderActor, OrderEvent
@@ -22,7 +22,7 @@ class OrderEventRepository(Repository):
         actor: OrderActor,
         total_before: int,
         total_after: int,
-        details: dict[str, Any],
+        details: dict[str, JsonValue],
         idempotency_key: str | None = None,
         request_hash: str | None = None,
     ) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from repos.base import Repository
 from schemas.records import (
@@ -268,7 +268,7 @@ class OrderRepository(Repository):
             (quantity, quantity, line_id),
         )
 
-    def set_shipping_address(self, order_id: UUID, address: dict[str, Any]) -> None:
+    def set_shipping_address(self, order_id: UUID, address: dict[str, JsonValue]) -> None:
         self.conn.execute(
             "UPDATE orders SET shipping_address = %s WHERE id = %s", (Jsonb(address), order_id)
         )

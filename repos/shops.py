@@ -32,7 +32,7 @@ class ShopRepository(Repository):
     def _reveal(self, ciphertext: str | None, plaintext: str | None) -> str | None:
         return self.secrets.decrypt(ciphertext) if ciphertext is not None else plaintext
 
-    def _shop(self, row: dict[str, Any]) -> Shop:
+    def _shop(self, row: DictRow) -> Shop:
         return Shop.model_validate(
             {
                 **row,
