@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class KassaError(Exception):
     code = "error"
     message = "Something went wrong."
     retry_after: int | None = None
 
-    def __init__(self, message: str | None = None, details: Any = None) -> None:
+    def __init__(self, message: str | None = None, details: object = None) -> None:
+        """``details`` is JSON for the client (the web tier and the CLI serialise it)."""
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details

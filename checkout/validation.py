@@ -4,16 +4,25 @@ web tier (request bodies) and use cases that merge a patch into what is stored."
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from checkout.errors import InvalidJson, InvalidRequest, JsonTooDeep
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
-def error_details(exc: ValidationError) -> list[dict[str, Any]]:
+class ErrorDetail(TypedDict):
+    """One entry of an invalid request's ``details``: where and why."""
+
+    loc: list[int | str]
+    msg: str
+    type: str
+
+
+def error_details(exc: ValidationError) -> list[ErrorDetail]:
     """Where and why, but not the input: it may carry personal data back into logs."""
     return [
         {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
@@ -22,18 +31,23 @@ def error_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def validate(model: type[M], data: Any) -> M:
+    """``data`` is anything from outside (a parsed body, a merged patch): Any until the
+    model says what it is."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(details=error_details(exc)) from exc
 
 
-def validate_field(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
+def validate_field(adapter: TypeAdapter[T], value: object, field: str) -> T:
     """One value (a path segment, say) checked like the body field it stands for."""
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        details = [{**d, "loc": [field, *d["loc"]]} for d in error_details(exc)]
+        details = [
+            ErrorDetail(loc=[field, *d["loc"]], msg=d["msg"], type=d["type"])
+            for d in error_details(exc)
+        ]
         raise InvalidRequest(details=details) from exc
 
 

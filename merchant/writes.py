@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
 from checkout.errors import IdempotencyKeyReused
 from checkout.ports import Services
@@ -31,7 +30,7 @@ class Actor:
 @dataclass(frozen=True)
 class WriteResult:
     status: int
-    body: Any
+    body: JsonValue
     replayed: bool
 
 
@@ -47,7 +46,7 @@ def perform(
     *,
     idempotency_key: str | None,
     fingerprint: str,
-    details: dict[str, Any] | None = None,
+    details: dict[str, JsonValue] | None = None,
 ) -> WriteResult:
     """Run ``change`` (a function of the caller's transaction, returning status and body)
     once per (shop, Idempotency-Key); ``fingerprint`` names the request so the same key

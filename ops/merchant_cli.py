@@ -180,6 +180,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             details={"products": len(catalog.doc.products)},
         )
         elapsed = time.perf_counter() - started
+        assert isinstance(result.body, dict)  # an import answers one object of counts
         counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in result.body.items())
         print(f"imported into {shop.id} in {elapsed:.2f} s: {counts}")
         return 0

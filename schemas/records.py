@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from schemas.money import MinorUnits
 
@@ -249,7 +249,7 @@ class OrderEvent(Record):
     request_hash: str | None
     total_before: MinorUnits
     total_after: MinorUnits
-    details: dict[str, Any]
+    details: dict[str, JsonValue]
     created_at: datetime
 
 
@@ -257,7 +257,7 @@ class OutboxRow(Record):
     id: int
     shop_id: str
     kind: str
-    payload: dict[str, Any]
+    payload: dict[str, JsonValue]
     dedupe_key: str
     state: OutboxState
     attempts: int
@@ -273,7 +273,7 @@ class AuditEvent(Record):
     shop_id: str
     kind: str
     subject: str | None
-    details: dict[str, Any]
+    details: dict[str, JsonValue]
     actor: str | None = None
     created_at: datetime
 
@@ -302,4 +302,4 @@ class StockLedgerEntry(Record):
 class IdempotentResponse(Record):
     fingerprint: str
     status_code: int
-    response: Any
+    response: JsonValue

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, cast
+from typing import cast
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import JsonValue
 
 from checkout.errors import InvalidRequest, Unauthorized
 from checkout.shops import shop_by_id
@@ -77,7 +78,7 @@ def merchant_shop() -> Shop:
 
 
 def write(
-    action: str, subject: str | None, change: Change, details: dict[str, Any] | None = None
+    action: str, subject: str | None, change: Change, details: dict[str, JsonValue] | None = None
 ) -> Response:
     """Run a merchant write once per Idempotency-Key; a replay answers what the first did
     (with ``Idempotent-Replayed: true``), the same key on another request is a 422."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -119,7 +119,7 @@ def form_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-def write(action: str, subject: str | None, change: Change, details: dict[str, Any]) -> None:
+def write(action: str, subject: str | None, change: Change, details: dict[str, JsonValue]) -> None:
     """A form's write: CSRF-checked, once per form key, audited with the session's actor."""
     require_csrf()
     key = request.form.get("idempotency_key", "").strip() or None
@@ -270,7 +270,7 @@ def order(reference: str) -> Response:
 
 
 def change_order(
-    reference: str, action: str, done: str, details: dict[str, Any], change: Change
+    reference: str, action: str, done: str, details: dict[str, JsonValue], change: Change
 ) -> Response:
     """Run one change from the order page; a refusal re-renders the page with the reason."""
     try:

@@ -8,6 +8,7 @@ is checked for control characters and length (422) before any hook or view reads
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from flask import request
@@ -56,7 +57,7 @@ def reject_unsafe_text() -> None:
     """A ``before_request`` hook, first of all: path, query, form and header values that
     Postgres or Redis would refuse (NUL, lone surrogates) or that no id is (control
     characters, more than ``MAX_PARAMETER`` characters) end here as a 422."""
-    sources: list[tuple[str, Any]] = [
+    sources: list[tuple[str, Iterable[tuple[str, object]]]] = [
         ("path", (request.view_args or {}).items()),
         ("query", request.args.items(multi=True)),
         ("header", ((h, request.headers[h]) for h in CHECKED_HEADERS if h in request.headers)),

@@ -120,6 +120,7 @@ def currency_exponents() -> dict[str, int]:
 
 def _back_to(endpoint: str, **params: str | None) -> Response:
     """303 to a page (query parameters that are None are left out): the end of every POST."""
+    # Any: url_for types its own options (_external, ...), so a dict[str, str] would not do.
     query: dict[str, Any] = {k: v for k, v in params.items() if v}
     return redirect(url_for(endpoint, **query), 303)
 

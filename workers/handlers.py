@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from functools import partial
 from typing import Any, TypeVar
+from uuid import UUID
 
 from checkout.capture import (
     ToCapture,
@@ -55,6 +56,8 @@ class Effect:
     dedupe_key: str
 
 
+# Any: each handler takes the message model HANDLERS pairs it with, a subclass of Message
+# (which a Callable[[Effect, Message], None] would refuse).
 Handler = Callable[[Effect, Any], None]
 HANDLERS: dict[str, tuple[type[Message], Handler]] = {}
 
@@ -80,7 +83,7 @@ def perform(effect: Effect, kind: str, payload: dict[str, Any]) -> None:
     handler(effect, message)
 
 
-def _order(effect: Effect, order_id: Any) -> OrderRecord:
+def _order(effect: Effect, order_id: UUID) -> OrderRecord:
     order = effect.uow.orders.get(order_id)
     if order is None or order.shop_id != effect.shop.id:
         raise PermanentJobError("order_not_found")
@@ -236,7 +239,7 @@ def upsert_customer(effect: Effect, msg: CustomerUpsert) -> None:
     )
 
 
-def _mail(effect: Effect, order_id: Any, build: Callable[..., EmailMessage]) -> None:
+def _mail(effect: Effect, order_id: UUID, build: Callable[..., EmailMessage]) -> None:
     """Read the order at send time (its latest lines and address; never written here) and
     send what ``build`` makes of it, if the customer left an address."""
     order = _order(effect, order_id)

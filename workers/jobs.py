@@ -174,6 +174,7 @@ def perform_row(services: Services, row_id: int) -> Outcome:
 
 
 def _log_blip(details: Any) -> None:
+    # Any: backoff's Details TypedDict leaves out the "exception" key it passes here.
     exc = details.get("exception")
     log.info(
         "transient failure; retrying in-process",
