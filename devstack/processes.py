@@ -20,9 +20,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 _PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 class ChildExited(RuntimeError):
@@ -55,12 +56,12 @@ def die_with_parent(sig: int, uid: int | None = None, gid: int | None = None) ->
 
 
 def wait_for(
-    check: Callable[[], Any],
+    check: Callable[[], T],
     timeout: float = 20.0,
     what: str = "condition",
     context: Callable[[], str] | None = None,
     interval: float = 0.05,
-) -> Any:
+) -> T:
     """Poll ``check`` until it returns something truthy and return that. At the deadline raise
     ``TimeoutError`` naming ``what`` and, if given, ``context()`` (a log tail, say). ``check``
     may raise to give up early (a child that died while we waited)."""

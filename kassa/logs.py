@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 import uuid
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -135,7 +135,9 @@ def accept_request_id(header: str | None) -> str:
     return header if header and _SAFE_REQUEST_ID.match(header) else new_request_id()
 
 
-def configure_logging(level: str = "INFO", stream: Any = None, process: str | None = None) -> None:
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None, process: str | None = None
+) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactionFilter())

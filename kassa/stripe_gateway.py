@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import stripe
 import urllib3
 from pydantic import ValidationError
+from stripe.params import CustomerCreateParams
 
 from checkout.errors import WebhookRejected, WebhookTimestampRejected
 from checkout.ports import PaymentProviderError
@@ -55,7 +56,7 @@ class StripeGateway:
         shop: Shop,
         method: str,
         path: str,
-        params: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,  # Any: raw_request takes untyped **params
         idempotency_key: str | None = None,
     ) -> str:
         """The response body of one call, as JSON text. The official SDK sends it (keys,
@@ -85,7 +86,7 @@ class StripeGateway:
     def create_session(
         self, shop: Shop, config: StripeSessionConfig, idempotency_key: str
     ) -> CheckoutSession:
-        params: Any = config.model_dump(exclude_none=True)
+        params = config.model_dump(exclude_none=True)
         if not params.get("payment_intent_data"):
             params.pop("payment_intent_data", None)
         body = self._raw(shop, "post", "/v1/checkout/sessions", params, idempotency_key)
@@ -147,7 +148,9 @@ class StripeGateway:
     def upsert_customer(
         self, shop: Shop, email: str, name: str | None, idempotency_key: str
     ) -> str:
-        params: Any = {"email": email, **({"name": name} if name else {})}
+        params: CustomerCreateParams = {"email": email}
+        if name:
+            params["name"] = name
         customer = self._call(
             lambda: self.client(shop.stripe_api_key).v1.customers.create(
                 params=params, options={"idempotency_key": idempotency_key}
@@ -190,7 +193,7 @@ class StripeGateway:
                 params={"types": types, "created": {"gte": created_gte}, "limit": 100}
             )
             return [
-                StripeWebhookPayload.model_validate(_plain(event))
+                StripeWebhookPayload.model_validate(event.to_dict())
                 for event in pages.auto_paging_iter()
             ]
 
@@ -310,8 +313,3 @@ def _signed_at(signature: str) -> int:
     """The header's ``t=``, read as the SDK reads it (which has just verified it)."""
     items = [i.split("=", 2) for i in signature.split(",")]
     return int(next(i[1] for i in items if i[0] == "t"))
-
-
-def _plain(obj: Any) -> Any:
-    """A StripeObject as plain dicts and lists, for pydantic."""
-    return obj.to_dict() if hasattr(obj, "to_dict") else obj

@@ -9,9 +9,7 @@ its Stripe session.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
 from checkout.errors import AlreadyExists, NotFound, UnknownSku
 from checkout.ports import Services
@@ -39,7 +37,7 @@ from schemas.records import Coupon, Product, ShippingOption, Shop
 PAGE_LIMIT = 100
 
 
-def changes(before: BaseModel | None, after: BaseModel) -> dict[str, Any]:
+def changes(before: BaseModel | None, after: BaseModel) -> dict[str, JsonValue]:
     """Field -> [old, new] for what differs: the audit row says what changed."""
     old = before.model_dump(mode="json") if before is not None else {}
     new = after.model_dump(mode="json")

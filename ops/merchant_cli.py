@@ -210,7 +210,7 @@ def _shop_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("shop", help="shops: create, update, list, rotate-secrets")
     shop = p.add_subparsers(dest="shop_command", required=True)
     q = shop.add_parser("create", help="create a shop (secrets from environment variables)")

@@ -12,7 +12,6 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import Any
 
 from kassa.bootstrap import Container, bootstrap
 from kassa.logs import configure_logging
@@ -170,7 +169,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the outbox-related subcommands to the ``kassa`` parser."""
     p = sub.add_parser("relay", help="move due outbox rows into the job queue")
     p.add_argument("--batch-size", type=int, default=100)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -59,5 +58,4 @@ def metrics() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    spec: dict[str, Any] = build_spec(current_app, "Kassa", "0.1.0")
-    return jsonify(spec)
+    return jsonify(build_spec(current_app, "Kassa", "0.1.0"))

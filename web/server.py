@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from kassa.bootstrap import bootstrap
@@ -19,7 +19,7 @@ from schemas.settings import Settings
 from web.app import create_app
 
 
-class KassaServer(BaseApplication):  # type: ignore[misc]
+class KassaServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
     def __init__(self, bind: str, workers: int, threads: int) -> None:
         self.options = {
             "bind": bind,
@@ -36,17 +36,10 @@ class KassaServer(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
+    def load(self) -> Flask:
         settings = Settings()
         configure_logging(settings.log_level, process="web")
         return create_app(bootstrap(settings))
-
-
-def _forget_worker_metrics(server: Any, worker: Any) -> None:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def serve(host: str, port: int, workers: int, threads: int) -> None:
