@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 _APPLY_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
@@ -50,7 +51,9 @@ class StockMirror:
         pipe = self.redis.pipeline()
         pipe.delete(self._key(shop_id))
         if levels:
-            pipe.hset(self._key(shop_id), mapping=levels)  # type: ignore[arg-type]
+            # Copied into redis's own types: hset's Mapping is invariant in its key.
+            mapping: dict[FieldT, EncodableT] = {sku: n for sku, n in levels.items()}
+            pipe.hset(self._key(shop_id), mapping=mapping)
         pipe.execute()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from stripe_emulator.api import build_api
@@ -15,7 +16,8 @@ from stripe_emulator.state import EmulatorState
 
 def create_app(state: EmulatorState) -> Flask:
     app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    assert isinstance(app.json, DefaultJSONProvider)
+    app.json.sort_keys = False
     app.before_request(lambda: begin_request(state))
     app.after_request(finish_response)
     app.register_blueprint(build_api(state))

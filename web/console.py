@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 from pydantic import JsonValue, ValidationError
@@ -62,7 +62,7 @@ def utc_filter(moment: datetime) -> str:
 
 
 def session() -> ConsoleSession:
-    return g.console  # type: ignore[no-any-return]
+    return cast(ConsoleSession, g.console)
 
 
 @bp.before_request

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 import redis
+from redis.typing import EncodableT, FieldT
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -81,7 +82,7 @@ def enqueue_rows(queue: Queue, rows: Sequence[OutboxRow], settings: Settings) ->
     groups = group_rows(unique.values(), settings)
     retry = retry_for(settings)
     pipe = queue.connection.pipeline()
-    job_of_row: dict[str | bytes, str] = {}
+    job_of_row: dict[FieldT, EncodableT] = {}
     datas = []
     for group in groups:
         job_id = group_job_id(group)
@@ -98,7 +99,7 @@ def enqueue_rows(queue: Queue, rows: Sequence[OutboxRow], settings: Settings) ->
                 retry=retry,
             )
         )
-    pipe.hset(JOB_OF_ROW_KEY, mapping=job_of_row)  # type: ignore[arg-type]
+    pipe.hset(JOB_OF_ROW_KEY, mapping=job_of_row)
     jobs: list[Job] = queue.enqueue_many(datas, pipeline=pipe)
     pipe.execute()
     return jobs
