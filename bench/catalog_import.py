@@ -83,7 +83,10 @@ def run_import(stack: Stack, path: Path) -> tuple[float, float, str]:
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"import failed: {result.stderr[-2000:]}")
-    reported = float(re.search(r"in ([\d.]+) s", result.stdout).group(1))  # type: ignore[union-attr]
+    found = re.search(r"in ([\d.]+) s", result.stdout)
+    if found is None:
+        raise SystemExit(f"no timing in the import's output: {result.stdout[-2000:]}")
+    reported = float(found.group(1))
     return wall, reported, result.stdout.strip()
 
 

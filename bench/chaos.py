@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Container
 
 from chaos_harness import FAULT_KINDS, OUTCOMES, SHOPS, ChaosConfig, run
 
@@ -39,9 +40,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
     args = parser.parse_args()
 
-    def names(value: str, allowed: object) -> tuple[str, ...]:
+    def names(value: str, allowed: Container[str]) -> tuple[str, ...]:
         chosen = tuple(n for n in value.split(",") if n)
-        unknown = [n for n in chosen if n not in allowed]  # type: ignore[operator]
+        unknown = [n for n in chosen if n not in allowed]
         if unknown:
             parser.error(f"unknown: {', '.join(unknown)}")
         return chosen

@@ -334,6 +334,12 @@ def measure_rq(stack: Stack, worker_counts: list[int], n: int, run: str) -> list
     return out
 
 
+def _plan(text: str) -> tuple[int, int]:
+    """``PROCESSESxCONCURRENCY`` (``2x4``) as two numbers."""
+    processes, concurrency = text.split("x")
+    return int(processes), int(concurrency)
+
+
 def measure_procrastinate(stack: Stack, plans: list[tuple[int, int]], n: int) -> list[Reference]:
     """procrastinate on the stack's Postgres: P worker processes of concurrency C each
     draining n trivial jobs (first deferred .. last succeeded)."""
@@ -528,8 +534,8 @@ def main() -> int:
                 if "rq" in wanted:
                     refs += measure_rq(stack, worker_counts, args.reference_jobs, run)
                 if "procrastinate" in wanted:
-                    plans = [tuple(map(int, p.split("x"))) for p in args.procrastinate.split(",")]
-                    refs += measure_procrastinate(stack, plans, args.reference_jobs)  # type: ignore[arg-type]
+                    plans = [_plan(p) for p in args.procrastinate.split(",")]
+                    refs += measure_procrastinate(stack, plans, args.reference_jobs)
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)
         return 130

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
 
 from devstack.services import Services, start_services
 from kassa.bootstrap import Container, bootstrap
@@ -97,7 +99,7 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture
-def app(container: Container):  # type: ignore[no-untyped-def]
+def app(container: Container) -> Flask:
     from web.app import create_app
 
     application = create_app(container)
@@ -106,12 +108,12 @@ def app(container: Container):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def live_server(app):  # type: ignore[no-untyped-def]
+def live_server(app: Flask) -> Iterator[str]:
     """The app on a real threaded HTTP server, for tests that need true concurrency."""
     import threading
 

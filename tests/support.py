@@ -98,7 +98,7 @@ def signed_post(
         stripe.WebhookSignature.generate_signature_header(payload, secret, signed_at)
         if secret
         else "t=1,v1=00"
-    )  # type: ignore[attr-defined]
+    )
     return requests.post(
         f"{live_server}/webhooks/stripe/{shop}",
         data=payload,

@@ -11,15 +11,16 @@ larger runs of any seed go through the same harness.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from chaos_harness import FAULT_KINDS, ChaosConfig, Report, run
 
 SETTLE = os.environ.get("KASSA_CHAOS_SETTLE_SECONDS")
 
 
-def chaos(settle: float, **config: object) -> Report:
+def chaos(settle: float, **config: Any) -> Report:
     report = run(
-        ChaosConfig(  # type: ignore[arg-type]
+        ChaosConfig(
             settle_seconds=float(SETTLE or settle),
             concurrency=6,
             web_workers=1,

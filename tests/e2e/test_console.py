@@ -97,7 +97,8 @@ def buy(pg: Any, url: str, skus: dict[str, int]) -> None:
 
 
 def webhook_state(container: Container) -> str | None:
-    return db(container, "SELECT state FROM outbox WHERE kind = 'merchant.webhook'")  # type: ignore[no-any-return]
+    state: str | None = db(container, "SELECT state FROM outbox WHERE kind = 'merchant.webhook'")
+    return state
 
 
 UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, button')]

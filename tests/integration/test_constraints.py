@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.rows import TupleRow
 
 from kassa.bootstrap import Container
 from ops.seed import seed_shop_in
 
+Conn = psycopg.Connection[TupleRow]
+
 
 @pytest.fixture
-def conn(container: Container) -> psycopg.Connection:  # type: ignore[type-arg]
+def conn(container: Container) -> Iterator[Conn]:
     with container.uow() as uow:
         seed_shop_in(uow, "demo", container.settings)
     c = psycopg.connect(container.settings.database_url, autocommit=True)
@@ -20,7 +24,7 @@ def conn(container: Container) -> psycopg.Connection:  # type: ignore[type-arg]
     c.close()
 
 
-def insert_checkout(conn: psycopg.Connection, key: str, state: str = "open") -> uuid.UUID:  # type: ignore[type-arg]
+def insert_checkout(conn: Conn, key: str, state: str = "open") -> uuid.UUID:
     cid = uuid.uuid4()
     conn.execute(
         """INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, lines, subtotal, total,
@@ -32,9 +36,7 @@ def insert_checkout(conn: psycopg.Connection, key: str, state: str = "open") -> 
 
 
 @pytest.mark.parametrize("reserved, on_hand", [(-1, 5), (6, 5)])
-def test_reserved_must_stay_within_on_hand(
-    conn: psycopg.Connection, reserved: int, on_hand: int
-) -> None:  # type: ignore[type-arg]
+def test_reserved_must_stay_within_on_hand(conn: Conn, reserved: int, on_hand: int) -> None:
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
             "UPDATE inventory_levels SET on_hand = %s, reserved = %s WHERE shop_id = 'demo'"
@@ -43,7 +45,7 @@ def test_reserved_must_stay_within_on_hand(
         )
 
 
-def test_one_live_checkout_per_idempotency_key(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_one_live_checkout_per_idempotency_key(conn: Conn) -> None:
     insert_checkout(conn, "k1")
     with pytest.raises(psycopg.errors.UniqueViolation):
         insert_checkout(conn, "k1")
@@ -51,7 +53,7 @@ def test_one_live_checkout_per_idempotency_key(conn: psycopg.Connection) -> None
     insert_checkout(conn, "k2")  # a failed attempt frees the intent
 
 
-def test_a_late_payment_does_not_take_the_intent_back(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_a_late_payment_does_not_take_the_intent_back(conn: Conn) -> None:
     lapsed = insert_checkout(conn, "k3", state="expired")
     insert_checkout(conn, "k3")  # the customer tried again
     conn.execute("UPDATE checkouts SET state = 'fulfilled' WHERE id = %s", (lapsed,))
@@ -59,7 +61,7 @@ def test_a_late_payment_does_not_take_the_intent_back(conn: psycopg.Connection) 
 
 @pytest.mark.parametrize("state, claims", [("open", False), ("expired", True)])
 def test_the_intent_claim_follows_the_state(
-    conn: psycopg.Connection,  # type: ignore[type-arg]
+    conn: Conn,
     state: str,
     claims: bool,
 ) -> None:
@@ -72,7 +74,7 @@ def test_the_intent_claim_follows_the_state(
         )
 
 
-def insert_order(conn: psycopg.Connection, checkout_id: uuid.UUID, session: str, ref: str) -> None:  # type: ignore[type-arg]
+def insert_order(conn: Conn, checkout_id: uuid.UUID, session: str, ref: str) -> None:
     conn.execute(
         """INSERT INTO orders (id, reference, shop_id, checkout_id, stripe_checkout_session_id,
            status, subtotal, discount, shipping, total, currency, token_hash)
@@ -81,7 +83,7 @@ def insert_order(conn: psycopg.Connection, checkout_id: uuid.UUID, session: str,
     )
 
 
-def test_one_order_per_checkout_and_per_session(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_one_order_per_checkout_and_per_session(conn: Conn) -> None:
     c1, c2 = insert_checkout(conn, "a"), insert_checkout(conn, "b")
     insert_order(conn, c1, "cs_1", "R1")
     with pytest.raises(psycopg.errors.UniqueViolation, match="orders_checkout_id_key"):
@@ -92,7 +94,7 @@ def test_one_order_per_checkout_and_per_session(conn: psycopg.Connection) -> Non
         insert_order(conn, c2, "cs_1", "R3")
 
 
-def test_outbox_dedupe_key_and_event_id_are_unique(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_outbox_dedupe_key_and_event_id_are_unique(conn: Conn) -> None:
     conn.execute(
         "INSERT INTO outbox (shop_id, kind, payload, dedupe_key) VALUES ('demo', 'k', '{}', 'd1')"
     )
@@ -109,7 +111,7 @@ def test_outbox_dedupe_key_and_event_id_are_unique(conn: psycopg.Connection) -> 
         )
 
 
-def test_money_columns_are_bigint_and_refuse_negatives(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_money_columns_are_bigint_and_refuse_negatives(conn: Conn) -> None:
     rows = conn.execute(
         """SELECT table_name, column_name, data_type FROM information_schema.columns
            WHERE column_name IN ('unit_amount', 'amount', 'subtotal', 'total', 'discount',
@@ -121,6 +123,6 @@ def test_money_columns_are_bigint_and_refuse_negatives(conn: psycopg.Connection)
         conn.execute("UPDATE products SET unit_amount = -1 WHERE shop_id = 'demo'")
 
 
-def test_currency_exponents_are_data(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
-    exps = dict(conn.execute("SELECT code, exponent FROM currencies").fetchall())
+def test_currency_exponents_are_data(conn: Conn) -> None:
+    exps: dict[str, int] = dict(conn.execute("SELECT code, exponent FROM currencies").fetchall())
     assert exps["jpy"] == 0 and exps["usd"] == 2 and exps["kwd"] == 3

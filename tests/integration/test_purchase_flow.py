@@ -122,7 +122,7 @@ def test_one_purchase_every_effect_once_and_no_pii_in_logs(
                     payload, secret
                 )
             },
-        )  # type: ignore[attr-defined]
+        )
         assert late.json()["result"] == "existing"
         status = browser.get(f"{live_server}/api/checkout/{co['checkout_id']}/status").json()
         assert status["state"] == "fulfilled"

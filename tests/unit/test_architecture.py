@@ -89,15 +89,17 @@ def float_suspects(path: Path, root: Path = ROOT) -> list[str]:
     lines = source.splitlines()
     found = []
     for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.expr):
+            continue
         suspicious = (
             (isinstance(node, ast.Constant) and isinstance(node.value, float))
             or (isinstance(node, ast.Name) and node.id == "float")
             or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div))
         )
         if suspicious:
-            line = lines[node.lineno - 1]  # type: ignore[attr-defined]
+            line = lines[node.lineno - 1]
             if MONEY_WORDS.search(line.split("#")[0].replace("total_seconds", "")):
-                found.append(f"{path.relative_to(root)}:{node.lineno}: {line.strip()}")  # type: ignore[attr-defined]
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {line.strip()}")
     return found
 
 

@@ -19,12 +19,17 @@ def new_key(container: Container, shop: str = "demo") -> tuple[str, str]:
     return created.key, created.id
 
 
+def captured(pattern: re.Pattern[str] | str, html: str) -> str:
+    """The first group of ``pattern`` in ``html``, which must be there."""
+    found = re.search(pattern, html)
+    assert found, f"{pattern!r} not in the page"
+    return found.group(1)
+
+
 def csrf(client: Any, path: str = "/console/login") -> str:
     resp = client.get(path)
     assert resp.status_code == 200
-    found = CSRF.search(resp.get_data(as_text=True))
-    assert found
-    return found.group(1)
+    return captured(CSRF, resp.get_data(as_text=True))
 
 
 def login(client: Any, credential: str, shop_id: str = "") -> Any:

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from integration.merchant.console_support import CSRF, FORM_KEY, csrf, login, new_key
+from integration.merchant.console_support import (
+    CSRF,
+    FORM_KEY,
+    captured,
+    csrf,
+    login,
+    new_key,
+)
 from support import db
 
 from kassa.bootstrap import Container
@@ -152,7 +159,7 @@ def test_outbox_health_shows_and_replays_only_the_shops_own_rows(
     assert re.search(r'data-testid="depth-pending">1<', html)
     assert "nothing waits" not in html
 
-    token, form_key = CSRF.search(html).group(1), FORM_KEY.search(html).group(1)  # type: ignore[union-attr]
+    token, form_key = captured(CSRF, html), captured(FORM_KEY, html)
     resp = client.post(
         f"/console/outbox/{theirs}/replay", data={"csrf_token": token, "idempotency_key": "x"}
     )

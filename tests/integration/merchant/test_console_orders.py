@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from integration.merchant.console_support import CSRF, FORM_KEY, login, new_key
+from integration.merchant.console_support import CSRF, FORM_KEY, captured, login, new_key
 from support import db
 
 from kassa.bootstrap import Container
@@ -27,8 +27,8 @@ def order_form(client: Any, reference: str) -> tuple[str, dict[str, str]]:
     resp = client.get(f"/console/orders/{reference}")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
-    token = CSRF.search(html).group(1)  # type: ignore[union-attr]
-    key = FORM_KEY.search(html).group(1).rsplit("-", 2)[0]  # type: ignore[union-attr]
+    token = captured(CSRF, html)
+    key = captured(FORM_KEY, html).rsplit("-", 2)[0]
     return html, {"csrf_token": token, "form": key}
 
 
@@ -81,7 +81,7 @@ def test_refund_a_line_then_ship(client: Any, container: Container, bought: Boug
     sign_in(client, container)
     html, hidden = order_form(client, ref)
     assert 'data-testid="order-status">paid<' in html
-    line_id = int(re.search(r'data-line-id="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    line_id = int(captured(r'data-line-id="(\d+)"', html))
     unit = db(container, "SELECT unit_amount FROM order_lines WHERE id = %s", line_id)
 
     path = f"/console/orders/{ref}/refund"
@@ -160,7 +160,7 @@ def test_another_shops_order_is_not_found(
     assert ref not in client.get("/console/orders").get_data(as_text=True)
     assert client.get(f"/console/orders/{ref}").status_code == 404
     html = client.get("/console/stock").get_data(as_text=True)
-    token = CSRF.search(html).group(1)  # type: ignore[union-attr]
+    token = captured(CSRF, html)
     resp = client.post(f"/console/orders/{ref}/cancel", data={"csrf_token": token})
     assert resp.status_code == 404
     assert db(container, "SELECT status FROM orders") == "paid"

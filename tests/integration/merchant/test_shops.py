@@ -179,7 +179,8 @@ def test_keys_rotate_and_old_plaintext_rows_are_encrypted(
                 " stripe_api_key_ciphertext = NULL WHERE id = 'tokyo'",
                 (API_KEY,),
             )
-            assert uow.shops.get("tokyo").stripe_api_key == API_KEY  # type: ignore[union-attr]
+            tokyo = uow.shops.get("tokyo")
+            assert tokyo is not None and tokyo.stripe_api_key == API_KEY
         assert rotate_secrets(before, only_plaintext=True) == 1
         assert db(container, "SELECT plaintext_stripe_api_key FROM shops WHERE id='tokyo'") is None
     finally:

@@ -30,6 +30,7 @@ from outbox.relay import Relay
 from schemas.outbox import Message, StockLine, StockMirrorDecrement
 from schemas.records import (
     CheckoutRecord,
+    CheckoutState,
     OrderRecord,
     OrderStatus,
     OutboxRow,
@@ -225,7 +226,7 @@ class Orders:
         self,
         lines: dict[str, int] | None = None,
         *,
-        state: str = "open",
+        state: CheckoutState = "open",
         session_id: str | None = None,
         hold_expires_at: datetime | None = None,
         shipping: int = 500,
@@ -277,7 +278,7 @@ class Orders:
             if session_id is not None:
                 uow.checkouts.attach_session(checkout.id, session_id, None)
             if state != "open" or session_id is None:
-                uow.checkouts.set_state(checkout.id, state)  # type: ignore[arg-type]
+                uow.checkouts.set_state(checkout.id, state)
             found = uow.checkouts.get("demo", checkout.id)
         assert found is not None
         return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from integration.workers.outbox_support import RelayThread, WorkerProcess, run_cli, wait_for
@@ -234,9 +234,13 @@ def test_unpaid_added_items_lapse_and_leave_the_order_as_it_was(
 @pytest.mark.usefixtures("webhooks")
 @pytest.mark.parametrize("mode", ["immediate", "delayed"])
 def test_added_items_paid_after_the_window_are_given_back_in_full(
-    client, container: Container, emulator: EmulatorServer, run_effects: Drain, mode: str
+    client,
+    container: Container,
+    emulator: EmulatorServer,
+    run_effects: Drain,
+    mode: Literal["immediate", "delayed"],
 ) -> None:
-    use_capture_mode(container, mode)  # type: ignore[arg-type]
+    use_capture_mode(container, mode)
     order = buy(client, container, emulator.url, {"MUG-WHITE": 1})
     before = order.get().get_json()
     created = add(order, "STICKERS", 2, "late").get_json()
