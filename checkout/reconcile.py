@@ -7,6 +7,8 @@
    cursor, each one not handled yet processed exactly as its webhook would have been (a
    webhook lost for good, a payment that settled days after its hold lapsed); and the
    sessions of live checkouts, asked directly.
+3. Payment rows against their PaymentIntents (``checkout.payment_reconcile``): reported,
+   never repaired.
 
 The worker runs all of it periodically (``workers.service``); ``kassa reconcile`` runs it
 once, or only reports with ``--dry-run``.

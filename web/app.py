@@ -39,7 +39,6 @@ def create_app(container: Container) -> Flask:
     app.config.update(
         SECRET_KEY=container.settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        JSON_SORT_KEYS=False,
         # The storefront's flash messages ride in Flask's session cookie: held like ours.
         SESSION_COOKIE_NAME="kassa_flash",
         SESSION_COOKIE_SAMESITE="Lax",

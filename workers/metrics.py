@@ -1,4 +1,5 @@
-"""Prometheus metrics of the worker process: what happened to each outbox job, and holds."""
+"""Prometheus metrics of the worker process: what happened to each outbox job, and what
+retention deleted."""
 
 from __future__ import annotations
 
