@@ -22,7 +22,7 @@ EventType = Literal[
     "order.updated",
     "order.refunded",
     "order.fulfilled",
-    "stock.low",
+    "stock.low",  # reserved for stock alerts: accepted in subscriptions, nothing emits it yet
 ]
 EVENT_TYPES: tuple[EventType, ...] = (
     "order.paid",
