@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import stripe
 import urllib3
 from pydantic import ValidationError
+from stripe import SignatureVerificationError, WebhookSignature
 from stripe.params import CustomerCreateParams
 
 from checkout.errors import WebhookRejected, WebhookTimestampRejected
@@ -24,6 +25,9 @@ from schemas.stripe import (
     StripeSessionConfig,
     StripeWebhookPayload,
 )
+
+# The webhook path names SDK classes it uses on every request directly: `stripe.X` goes
+# through the SDK's lazy module __getattr__, an import_module call at each use.
 
 T = TypeVar("T")
 
@@ -167,8 +171,8 @@ class StripeGateway:
         if not signature:
             raise WebhookRejected("Missing Stripe-Signature header.")
         try:
-            stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret)
-        except stripe.SignatureVerificationError as exc:
+            WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret)
+        except SignatureVerificationError as exc:
             raise WebhookRejected("Bad webhook signature.") from exc
         except ValueError as exc:
             raise WebhookRejected("The webhook payload could not be read.") from exc
