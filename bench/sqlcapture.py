@@ -112,12 +112,12 @@ def failing_commit(stack: Stack, table: str) -> Iterator[None]:
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kassa_bench_capture_fail();
     """
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(ddl)  # type: ignore[arg-type]
+        conn.execute(ddl)
     try:
         yield
     finally:
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f"DROP TRIGGER IF EXISTS kassa_bench_capture ON {table}")  # type: ignore[arg-type]
+            conn.execute(f"DROP TRIGGER IF EXISTS kassa_bench_capture ON {table}")
             conn.execute("DROP FUNCTION IF EXISTS kassa_bench_capture_fail()")
 
 
@@ -221,7 +221,7 @@ def pgbench_script(
                 lines.append("\\endpipeline")
     path.write_text("\n".join(lines) + "\n")
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {PARAMS_TABLE}")  # type: ignore[arg-type]
+        conn.execute(f"DROP TABLE IF EXISTS {PARAMS_TABLE}")
         conn.execute(
             sql.SQL("CREATE TABLE {} (client int PRIMARY KEY, {})").format(
                 sql.Identifier(PARAMS_TABLE),

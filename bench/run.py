@@ -1,0 +1,347 @@
+"""One command for issue 12's table: Kassa and its references, measured in the same run.
+
+    .venv/bin/python bench/run.py [--parts checkout,webhook,outbox] [--requests N]
+        [--outbox-rows N] [--pgbench-seconds S] [--json out.json]
+
+* checkout (throwaway stack, one ``kassa web``): the emulator's own session create at
+  concurrency 8, straight from the bench, then ``POST /api/checkout`` at concurrency 1 and
+  8 (``bench/checkout_session.py``); the web processes' CPU per checkout from /proc.
+* webhook (the same stack): new orders at concurrency 1 and 8 (``bench/webhooks.py``);
+  then Kassa's own SQL for a fulfilment, captured from Postgres's statement log and
+  replayed by pgbench at concurrency 1 and 8 (``bench/sqlcapture.py``).
+* outbox (a stack of its own, without web): ``bench/relay.py``'s backlog and steady phases
+  with 1 and 2 workers, then raw RQ and procrastinate on the same Postgres and Redis.
+
+Prints one table (figure | Kassa | reference, same run | ratio | target | met?) and, with
+``--json``, writes it with every part's raw results. Exits non-zero on a wrong result (an
+unexpected answer, a missing order, an outbox row not done, a failed pgbench run), not on
+a missed target. About 4-5 minutes on the 2-core machine; ``--parts`` picks parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import checkout_session
+import relay
+import sqlcapture
+import webhooks
+from loadgen import print_rows, report_failures, sessions, write_json
+from stack import Stack, open_stack
+
+PARTS = ("checkout", "webhook", "outbox")
+CAPTURES = 8
+"""Fulfilments captured: one per pgbench client at the highest concurrency."""
+
+
+@dataclass
+class Row:
+    figure: str
+    kassa: float | None
+    unit: str
+    reference: str = ""
+    """What the reference is, and its figure."""
+    ratio: float | None = None
+    ratio_note: str = ""
+    target: str = ""
+    met: bool | None = None
+
+    def cells(self) -> list[str]:
+        value = "-" if self.kassa is None else f"{self.kassa:,.1f} {self.unit}".strip()
+        ratio = self.ratio_note or ("" if self.ratio is None else f"{self.ratio:.2f}")
+        met = "" if self.met is None else ("yes" if self.met else "NO")
+        return [self.figure, value, self.reference, ratio, self.target, met]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def checkout_part(stack: Stack, n: int, run: str) -> tuple[list[Row], dict[str, Any], bool]:
+    checkout_session.reset_emulator(stack)
+    emulator = checkout_session.emulator_direct(stack, 2 * n, "emulator direct, c=8", concurrency=8)
+    print(
+        f"  emulator's own session create c=8: {emulator.throughput:.1f} req/s,"
+        f" p99 {emulator.latency_ms(0.99):.1f} ms",
+        flush=True,
+    )
+    levels = checkout_session.new_intents(
+        stack, n, run, spread=False, sku="MUG-WHITE", levels=((1, 1), (8, 2))
+    )
+    c1, c8 = levels
+    ok = report_failures([emulator, *levels]) == 0
+    web_cpu = c8.cpu_ms.get("web")
+    emulator_cpu = emulator.cpu_ms.get("emulator")
+    ratio = _ratio(c8.throughput, emulator.throughput)
+    rows = [
+        Row(
+            "checkout creation, web CPU per request (c=8)",
+            web_cpu,
+            "ms",
+            f"emulator CPU per session create: {emulator_cpu or 0:.1f} ms",
+            target="≤ 5 ms",
+            met=None if web_cpu is None else web_cpu <= 5.0,
+        ),
+        Row(
+            "checkouts/s at c=8",
+            c8.throughput,
+            "/s",
+            f"emulator's own session create, c=8: {emulator.throughput:,.0f}/s",
+            ratio,
+            target="≥ 0.6",
+            met=None if ratio is None else ratio >= 0.6,
+        ),
+        Row(
+            "checkout at c=8, p99",
+            c8.latency_ms(0.99),
+            "ms",
+            f"emulator's own session create, c=8, p99: {emulator.latency_ms(0.99):.1f} ms",
+            target="< 100 ms",
+            met=c8.latency_ms(0.99) < 100.0,
+        ),
+        Row("checkout at c=1, p50", c1.latency_ms(0.5), "ms"),
+    ]
+    raw = {"emulator_c8": emulator.summary(), "kassa": [r.summary() for r in levels]}
+    return rows, raw, ok
+
+
+def capture_fulfilments(stack: Stack, run: str) -> list[list[sqlcapture.Statement]]:
+    """Kassa's SQL for CAPTURES webhook fulfilments, each of its own paid checkout; each
+    transaction fails at its COMMIT, so nothing of it persists (see sqlcapture)."""
+    paid = webhooks.paid_sessions(stack, CAPTURES, f"{run}-capture", False)
+    secret, _ = webhooks.shop_secret(stack)
+    client = sessions(1)[0]
+
+    def deliver(i: int) -> None:
+        resp = webhooks.post_event(
+            client, stack.url, webhooks.event(paid[i], f"evt_capture_{run}_{i}"), secret
+        )
+        if resp.status_code < 500:  # the failing COMMIT is a transient fault: 5xx
+            raise SystemExit(f"capture: expected a 5xx, got {resp.status_code} {resp.text[:200]}")
+
+    with sqlcapture.statement_logging(stack), sqlcapture.failing_commit(stack, "orders"):
+        return sqlcapture.capture(
+            stack,
+            [lambda i=i: deliver(i) for i in range(CAPTURES)],  # type: ignore[misc]
+        )
+
+
+def webhook_part(
+    stack: Stack, n: int, run: str, seconds: float
+) -> tuple[list[Row], dict[str, Any], bool]:
+    outcome = webhooks.bench(stack, n, run, repeats=False)
+    ok = not outcome.failed()
+    c1, c8 = outcome.results
+    captures = capture_fulfilments(stack, run)
+    workdir = Path(tempfile.mkdtemp(prefix="kassa-pgbench-"))
+    refs: dict[str, sqlcapture.PgbenchResult] = {}
+    with sqlcapture.triggers_always(stack):
+        for pipeline in (True, False):
+            script = workdir / f"fulfil-{'pipeline' if pipeline else 'serial'}.sql"
+            count = sqlcapture.pgbench_script(stack, captures, script, pipeline=pipeline)
+            for clients in (1, 8) if pipeline else (8,):
+                key = f"{'pipeline' if pipeline else 'serial'}_c{clients}"
+                refs[key] = sqlcapture.run_pgbench(
+                    stack, script, clients, seconds, pipeline=pipeline, statements=count
+                )
+                print(
+                    f"  pgbench, Kassa's captured SQL ({count} statements),"
+                    f" {'one pipeline per transaction' if pipeline else 'one round trip each'},"
+                    f" c={clients}: {refs[key].tps:.0f} TPS, {refs[key].latency_ms:.2f} ms",
+                    flush=True,
+                )
+    best, serial, one = refs["pipeline_c8"], refs["serial_c8"], refs["pipeline_c1"]
+    ratio = _ratio(c8.throughput, best.tps)
+    count = best.statements
+    rows = [
+        Row(
+            "webhook fulfilments/s at c=8",
+            c8.throughput,
+            "/s",
+            f"pgbench, the same {count} statements, one pipeline per tx, c=8: {best.tps:,.0f} TPS",
+            ratio,
+            target="≥ 0.5",
+            met=None if ratio is None else ratio >= 0.5,
+        ),
+        Row(
+            "webhook new orders/s at c=8",
+            c8.throughput,
+            "/s",
+            f"pgbench, one round trip per statement, c=8: {serial.tps:,.0f} TPS",
+            _ratio(c8.throughput, serial.tps),
+            target="≥ 300/s",
+            met=c8.throughput >= 300,
+        ),
+        Row(
+            "webhook at c=1, p50",
+            c1.latency_ms(0.5),
+            "ms",
+            f"pgbench, one pipeline per tx, c=1: {one.latency_ms:.2f} ms",
+            ratio_note=f"SQL is {100 * one.latency_ms / c1.latency_ms(0.5):.0f} % of the time"
+            if c1.latency_ms(0.5)
+            else "",
+        ),
+    ]
+    raw = {
+        "kassa": [r.summary() for r in outcome.results],
+        "orders": outcome.orders,
+        "expected_orders": outcome.expected_orders,
+        "pgbench": {k: v.summary() for k, v in refs.items()},
+        "captured_sql": [s.sql for s in captures[0]],
+    }
+    return rows, raw, ok
+
+
+def outbox_part(rows_n: int, run: str, extra: list[str]) -> tuple[list[Row], dict[str, Any], bool]:
+    args = relay.build_parser().parse_args(
+        ["--requests", str(rows_n), "--stripe-rows", "0", *extra]
+    )
+    with open_stack(web_procs=0, prepare=False) as stack:
+        outcome = relay.bench(stack, args, run)
+    backlog = {p.workers: p for p in outcome.phases if p.name.startswith("backlog")}
+    steady = [p for p in outcome.phases if p.name.startswith("steady")]
+    rq = {r.workers: r for r in outcome.refs if r.name == "RQ SimpleWorker drain"}
+    enqueue = next((r for r in outcome.refs if r.name == "RQ enqueue_many"), None)
+    peers = [r for r in outcome.refs if r.name == "procrastinate drain"]
+    peer = max(peers, key=lambda r: r.rows_per_second, default=None)
+    best = max(backlog.values(), key=lambda p: p.rows_per_second, default=None)
+    rows: list[Row] = []
+    for workers, phase in sorted(backlog.items()):
+        ref = rq.get(workers)
+        rows.append(
+            Row(
+                f"outbox drain, {workers} worker(s)",
+                phase.rows_per_second,
+                "rows/s",
+                f"raw RQ SimpleWorker x{workers}, no-op jobs: {ref.rows_per_second:,.0f}/s"
+                if ref
+                else "",
+                _ratio(phase.rows_per_second, ref.rows_per_second if ref else None),
+            )
+        )
+    if best is not None:
+        ratio = _ratio(best.rows_per_second, peer.rows_per_second if peer else None)
+        rows.append(
+            Row(
+                f"outbox drain, best of ≤ 2 workers ({best.workers})",
+                best.rows_per_second,
+                "rows/s",
+                f"procrastinate's best ({peer.workers} procs x conc), no-op jobs:"
+                f" {peer.rows_per_second:,.0f}/s"
+                if peer
+                else "",
+                ratio,
+                target="≥ 1,000/s and ≥ 3x the peer",
+                met=best.rows_per_second >= 1000 and (ratio is None or ratio >= 3),
+            )
+        )
+        relayed = max(p.relayed_per_second for p in backlog.values())
+        rows.append(
+            Row(
+                "relay claim + enqueue",
+                relayed,
+                "rows/s",
+                f"raw RQ enqueue_many: {enqueue.rows_per_second:,.0f}/s" if enqueue else "",
+                _ratio(relayed, enqueue.rows_per_second if enqueue else None),
+            )
+        )
+    for phase in steady:
+        p99 = phase.lag_ms.get("p99")
+        rows.append(
+            Row(
+                f"steady {phase.offered_rate or 0:.0f} rows/s, {phase.workers} worker(s),"
+                " commit → done lag p99",
+                p99,
+                "ms",
+                target="< 250 ms" if (phase.offered_rate or 0) >= 450 else "",
+                met=None if p99 is None or (phase.offered_rate or 0) < 450 else p99 < 250,
+            )
+        )
+    bad = [p for p in outcome.phases if p.done != p.rows]
+    for p in bad:
+        print(f"  {p.name}: {p.done} done, {p.dead} dead of {p.rows}", file=sys.stderr)
+    raw = {
+        "phases": [p.summary() for p in outcome.phases],
+        "references": [r.summary() for r in outcome.refs],
+    }
+    return rows, raw, not bad
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help="any of " + ",".join(PARTS))
+    parser.add_argument(
+        "--requests", type=int, default=200, help="requests at c=1 (2x at c=8) per endpoint"
+    )
+    parser.add_argument("--outbox-rows", type=int, default=3000, help="outbox backlog rows")
+    parser.add_argument(
+        "--pgbench-seconds", type=float, default=5.0, help="length of each pgbench run"
+    )
+    parser.add_argument(
+        "--relay-args",
+        default="",
+        help="more arguments for bench/relay.py, e.g. '--workers 1,2 --procrastinate 1x4,2x4'",
+    )
+    parser.add_argument("--json", default=None, help="also write the table and raw results here")
+    args = parser.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    n = max(10, args.requests)
+    run = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+    rows: list[Row] = []
+    raw: dict[str, Any] = {}
+    ok = True
+    try:
+        if "checkout" in parts or "webhook" in parts:
+            with open_stack(web_procs=1) as stack:
+                if "checkout" in parts:
+                    print("checkout creation", flush=True)
+                    got, raw["checkout"], good = checkout_part(stack, n, run)
+                    rows += got
+                    ok &= good
+                if "webhook" in parts:
+                    print("webhook fulfilment", flush=True)
+                    got, raw["webhook"], good = webhook_part(stack, n, run, args.pgbench_seconds)
+                    rows += got
+                    ok &= good
+                stack.check_alive()
+        if "outbox" in parts:
+            print("outbox", flush=True)
+            got, raw["outbox"], good = outbox_part(args.outbox_rows, run, args.relay_args.split())
+            rows += got
+            ok &= good
+    except KeyboardInterrupt:
+        print("interrupted; the stacks were stopped", file=sys.stderr)
+        return 130
+    elapsed = time.monotonic() - started
+    print_rows(
+        f"Kassa beside its references, same run ({elapsed:.0f}s in all)",
+        ["figure", "Kassa", "reference, same run", "ratio", "target", "met?"],
+        [r.cells() for r in rows],
+    )
+    print(
+        "ratio = Kassa / reference. References do less than Kassa (no-op jobs; pgbench replays"
+        " with ROLLBACK and without FK checks), so the ratios are conservative. See"
+        " docs/benchmarks.md#method."
+    )
+    write_json(args.json, {"rows": [asdict(r) for r in rows], "raw": raw, "seconds": elapsed})
+    if not ok:
+        print("FAILED: wrong results above (not a missed target)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
