@@ -16,7 +16,7 @@ its own checkout ``k`` (its values come from a table, read once per client with
 ``\\gset``), so no two clients touch the same checkout, event id or new row; the hot stock
 row is shared, as in the bench. If a value one statement returns (a serial id) fed a
 later one, the log only holds the captured value, which the replay's own insert does not
-produce, and the foreign key check fails: only then (``replays_with_fk_checks``) are
+produce, and the foreign key check fails: only then (``failing_foreign_key``) are
 foreign keys left unchecked in the replay (``session_replication_role = replica``, with
 every other trigger set to fire ``ALWAYS``, so it still runs). Every COMMIT becomes ROLLBACK: replaying a committed
 fulfilment again would break its unique keys (event id, order, outbox dedupe keys), and a
@@ -33,6 +33,7 @@ import contextlib
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -139,9 +140,11 @@ def _unquote(value: str) -> str | None:
     return None if value == "NULL" else value[1:-1].replace("''", "'")
 
 
-def _statements(entries: list[tuple[int, str, str]], exclude: set[int]) -> list[Statement]:
-    """The statements of other backends, in order, up to the one that failed with the
-    capture error (its COMMIT), which must be there."""
+def _statements(
+    entries: list[tuple[int, str, str]], exclude: set[int], until_failure: bool
+) -> list[Statement]:
+    """The statements of other backends, in order; with ``until_failure``, up to the one
+    that failed with the capture error (its COMMIT), which must be there."""
     out: list[Statement] = []
     for pid, level, message in entries:
         if pid in exclude:
@@ -154,14 +157,19 @@ def _statements(entries: list[tuple[int, str, str]], exclude: set[int]) -> list[
             params = {int(n): _unquote(v) for n, v in _PARAM.findall(message)}
             values = tuple(params.get(i) for i in range(1, max(params, default=0) + 1))
             out[-1] = Statement(out[-1].sql, values)
-        elif level == "ERROR" and CAPTURE_ERROR in message:
+        elif level == "ERROR" and CAPTURE_ERROR in message and until_failure:
             return out
-    raise StackError("the captured request did not reach its failing COMMIT")
+    if until_failure:
+        raise StackError("the captured request did not reach its failing COMMIT")
+    return out
 
 
-def capture(stack: Stack, requests: list[Callable[[], None]]) -> list[list[Statement]]:
-    """The statements each request ran, one request at a time (nothing else may use
-    Postgres meanwhile: every other backend's statements count)."""
+def capture(
+    stack: Stack, requests: list[Callable[[], None]], *, until_failure: bool = True
+) -> list[list[Statement]]:
+    """The statements each request ran (up to its failing COMMIT, see ``failing_commit``),
+    one request at a time (nothing else may use Postgres meanwhile: every other backend's
+    statements count)."""
     log = _server_log(stack)
     out = []
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
@@ -172,7 +180,7 @@ def capture(stack: Stack, requests: list[Callable[[], None]]) -> list[list[State
             with log.open("rb") as f:
                 f.seek(start)
                 text = f.read().decode("utf-8", "replace")
-            out.append(_statements(_entries(text), mine))
+            out.append(_statements(_entries(text), mine, until_failure))
     shapes = {tuple(s.sql for s in c) for c in out}
     if len(shapes) != 1:
         raise StackError(f"the captured requests ran different statements: {len(shapes)} shapes")
@@ -277,9 +285,9 @@ def triggers_always(stack: Stack) -> Iterator[None]:
                 )
 
 
-def replays_with_fk_checks(stack: Stack, captures: list[list[Statement]], workdir: Path) -> bool:
-    """Whether one replay per client passes its foreign key checks (see the module's
-    docstring); raises on any other error."""
+def failing_foreign_key(stack: Stack, captures: list[list[Statement]], workdir: Path) -> str | None:
+    """The foreign key that one replay per client breaks (see the module's docstring), or
+    ``None``; raises on any other error."""
     script = workdir / "fk-check.sql"
     pgbench_script(stack, captures, script, pipeline=False)
     done = subprocess.run(
@@ -290,9 +298,10 @@ def replays_with_fk_checks(stack: Stack, captures: list[list[Statement]], workdi
     )
     out = done.stdout + done.stderr
     if done.returncode == 0 and "number of failed transactions: 0" in out:
-        return True
-    if "violates foreign key constraint" in out:
-        return False
+        return None
+    broken = re.search(r'violates foreign key constraint "([^"]+)"', out)
+    if broken:
+        return broken[1]
     raise StackError(f"pgbench could not replay the captured SQL:\n{out[-2000:]}")
 
 
@@ -368,3 +377,43 @@ def run_pgbench(
         int(processed[1]),
         statements,
     )
+
+
+def references(
+    stack: Stack, captures: list[list[Statement]], seconds: float, name: str
+) -> dict[str, PgbenchResult]:
+    """pgbench replaying the captures at concurrency 1 and ``len(captures)``, each way:
+    one pipeline per transaction (``pipeline_cN``) and one round trip per statement
+    (``serial_cN``)."""
+    refs: dict[str, PgbenchResult] = {}
+    with tempfile.TemporaryDirectory(prefix="kassa-pgbench-") as tmp, triggers_always(stack):
+        workdir = Path(tmp)
+        broken = failing_foreign_key(stack, captures, workdir)
+        fk = broken is None
+        if broken:
+            print(
+                f"  foreign keys unchecked in the {name} replay: {broken} fails with a captured"
+                " id that a statement returned",
+                flush=True,
+            )
+        for pipeline in (True, False):
+            script = workdir / f"{name}-{'pipeline' if pipeline else 'serial'}.sql"
+            count = pgbench_script(stack, captures, script, pipeline=pipeline, fk_checks=fk)
+            for clients in (1, len(captures)):
+                key = f"{'pipeline' if pipeline else 'serial'}_c{clients}"
+                refs[key] = r = run_pgbench(
+                    stack,
+                    script,
+                    clients,
+                    seconds,
+                    pipeline=pipeline,
+                    fk_checks=fk,
+                    statements=count,
+                )
+                print(
+                    f"  pgbench, Kassa's captured {name} SQL ({count} statements),"
+                    f" {'one pipeline per transaction' if pipeline else 'one round trip each'},"
+                    f" c={clients}: {r.tps:.0f} TPS, {r.latency_ms:.2f} ms",
+                    flush=True,
+                )
+    return refs
