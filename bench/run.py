@@ -380,7 +380,8 @@ def main() -> int:
         print_rows(title, headers, [r.cells() for r in rows])
     print(
         "ratio = Kassa / reference. The references do less than Kassa (no-op jobs; pgbench"
-        " replays end in ROLLBACK), so the ratios are conservative. See docs/benchmarks.md#method."
+        " replays end in ROLLBACK), so the ratios are conservative. See docs/benchmarks.md,"
+        " 'Method (references and SQL capture)'."
     )
     write_json(args.json, {"rows": [asdict(r) for r in rows], "raw": raw, "seconds": elapsed})
     if not ok:
