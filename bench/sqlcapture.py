@@ -1,30 +1,31 @@
 """Kassa's own SQL, captured from Postgres's log and replayed by pgbench: the reference for
-webhook fulfilment, in whatever shape the fulfilment transaction has today.
+webhook fulfilment and checkout creation, in whatever shape their transactions have today.
 
 Nothing here is a hand-copied statement. ``capture`` turns on ``log_statement = 'all'``
 for the throwaway stack's Postgres (``ALTER SYSTEM`` + reload, so the web process's pooled
 connections log too), sends one request at a time, and reads back from the server log
-every statement the other backends ran for it, with its parameters. For a webhook
-fulfilment, a deferred constraint trigger on ``orders`` fails the transaction at its
-COMMIT with a serialization failure (a transient fault, so Kassa answers 5xx and settles
-nothing): the statements have all run and are in the log, but nothing they wrote
-persists, so the checkout can be replayed.
+every statement the other backends ran for it, with its parameters. ``failing_commit``
+makes a transaction that inserts into a given table fail at its COMMIT with a
+serialization failure (a transient fault, so Kassa answers 5xx and settles nothing): the
+statements have all run and are in the log, but nothing they wrote persists, so they can
+be replayed.
 
 ``pgbench_script`` writes a pgbench script of the captured statements in their order,
-with every parameter a pgbench variable. Each pgbench client ``k`` replays the capture of
-its own checkout ``k`` (its values come from a table, read once per client with
-``\\gset``), so no two clients touch the same checkout, event id or new row; the hot stock
-row is shared, as in the bench. If a value one statement returns (a serial id) fed a
-later one, the log only holds the captured value, which the replay's own insert does not
-produce, and the foreign key check fails: only then (``failing_foreign_key``) are
-foreign keys left unchecked in the replay (``session_replication_role = replica``, with
-every other trigger set to fire ``ALWAYS``, so it still runs). Every COMMIT becomes ROLLBACK: replaying a committed
-fulfilment again would break its unique keys (event id, order, outbox dedupe keys), and a
-rollback is cheaper than a commit (and skipping foreign-key checks cheaper still), so the
-reference is, if anything, faster than
-Kassa's SQL could be (the ratio is conservative). With ``pipeline=True`` each transaction
-goes as one pgbench pipeline (one round trip: the fastest any client could send these
-statements); without, one round trip per statement.
+with every parameter a pgbench variable. Each pgbench client ``k`` replays capture ``k``
+(its values come from a table, read once per client with ``\\gset``), so no two clients
+touch the same checkout, event id or new row; the hot stock row is shared, as in the
+bench. Every COMMIT becomes ROLLBACK: replaying a committed transaction again would break
+its unique keys (event id, order, outbox dedupe keys), and a rollback is cheaper than a
+commit, so the reference is, if anything, faster than Kassa's SQL could be (the ratio is
+conservative). With ``pipeline=True`` each transaction goes as one pgbench pipeline (one
+round trip: the fewest any client could send these statements in); without, one round
+trip per statement.
+
+When a value one statement returns (a serial id) feeds a later one, the log only holds the
+captured value, which the replay's own insert does not produce, and a foreign key check
+fails. Only then (``failing_foreign_key``) are foreign keys left unchecked in the replay
+(``session_replication_role = replica``, with Kassa's own triggers set to fire ``ALWAYS``,
+so they still run), which makes the reference faster still.
 """
 
 from __future__ import annotations
@@ -195,10 +196,11 @@ def pgbench_script(
     pipeline: bool,
     fk_checks: bool = True,
 ) -> int:
-    """Write the script and the per-client parameter table; returns the number of
-    statements a transaction of the script runs."""
+    """Write the script and the per-client parameter table (``drop_params`` removes it);
+    returns the number of statements one run of the script sends."""
     template = captures[0]
-    columns: list[str] = []
+    columns: list[tuple[str, int, int]] = []
+    """(variable, statement index, parameter index)."""
     lines = [
         "\\if :loaded = 0",
         f"SELECT * FROM {PARAMS_TABLE} WHERE client = :client_id \\gset",
@@ -217,7 +219,7 @@ def pgbench_script(
             elif None in values:
                 raise StackError(f"statement {j} parameter ${k + 1} is NULL in some captures only")
             else:
-                columns.append(f"s{j}p{k + 1}")
+                columns.append((f"s{j}p{k + 1}", j, k))
                 replacement = f":s{j}p{k + 1}"
             text = re.sub(rf"\${k + 1}(?!\d)", replacement, text)
         if _PLACEHOLDER.search(text):
@@ -234,20 +236,19 @@ def pgbench_script(
             if pipeline:
                 lines.append("\\endpipeline")
     path.write_text("\n".join(lines) + "\n")
+    drop_params(stack)
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {PARAMS_TABLE}")
         conn.execute(
             sql.SQL("CREATE TABLE {} (client int PRIMARY KEY, {})").format(
                 sql.Identifier(PARAMS_TABLE),
-                sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns),
+                sql.SQL(", ").join(
+                    sql.SQL("{} text").format(sql.Identifier(name)) for name, _, _ in columns
+                ),
             )
         )
         with conn.cursor() as cur:
             for client, cap in enumerate(captures):
-                row = [client] + [
-                    cap[int(c[1 : c.index("p")])].params[int(c[c.index("p") + 1 :]) - 1]
-                    for c in columns
-                ]
+                row = [client] + [cap[j].params[k] for _, j, k in columns]
                 cur.execute(
                     sql.SQL("INSERT INTO {} VALUES ({})").format(
                         sql.Identifier(PARAMS_TABLE),
@@ -256,6 +257,19 @@ def pgbench_script(
                     row,
                 )
     return len(template)
+
+
+def drop_params(stack: Stack) -> None:
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {PARAMS_TABLE}")
+
+
+@contextlib.contextmanager
+def _params_dropped(stack: Stack) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        drop_params(stack)
 
 
 @contextlib.contextmanager
@@ -386,7 +400,11 @@ def references(
     one pipeline per transaction (``pipeline_cN``) and one round trip per statement
     (``serial_cN``)."""
     refs: dict[str, PgbenchResult] = {}
-    with tempfile.TemporaryDirectory(prefix="kassa-pgbench-") as tmp, triggers_always(stack):
+    with (
+        tempfile.TemporaryDirectory(prefix="kassa-pgbench-") as tmp,
+        triggers_always(stack),
+        _params_dropped(stack),
+    ):
         workdir = Path(tmp)
         broken = failing_foreign_key(stack, captures, workdir)
         fk = broken is None

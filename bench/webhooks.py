@@ -253,19 +253,19 @@ def bench(
                 f" p50 {r.latency_ms(0.5):.1f} ms, p99 {r.latency_ms(0.99):.1f} ms",
                 flush=True,
             )
-        replay = fulfilled_events[WARM : WARM + n] if repeats else []
-        for concurrency in (1, 8) if repeats else ():
-            results.append(
-                webhook_load(
-                    stack,
-                    "same event id again (duplicate)",
-                    [event(e["data"]["object"], e["id"]) for e in replay],
-                    secret,
-                    concurrency,
-                    "duplicate",
-                )
-            )
         if repeats:
+            replay = fulfilled_events[WARM : WARM + n]
+            for concurrency in (1, 8):
+                results.append(
+                    webhook_load(
+                        stack,
+                        "same event id again (duplicate)",
+                        [event(e["data"]["object"], e["id"]) for e in replay],
+                        secret,
+                        concurrency,
+                        "duplicate",
+                    )
+                )
             results.append(
                 webhook_load(
                     stack,

@@ -30,7 +30,7 @@ def stack(services: Services) -> Iterator[Stack]:
         pytest.skip("needs the embedded Postgres (its server log)")
     with psycopg.connect(services.database_url, autocommit=True) as conn:
         conn.execute(SCHEMA)
-    yield Stack(
+    stack = Stack(
         web_urls=[],
         stripe_url="",
         database_url=services.database_url,
@@ -39,6 +39,8 @@ def stack(services: Services) -> Iterator[Stack]:
         owned=True,
         services=services,
     )
+    yield stack
+    sqlcapture.drop_params(stack)
     with psycopg.connect(services.database_url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS cap_child, cap_parent, cap_hot")
 
