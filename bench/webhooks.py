@@ -10,8 +10,8 @@ so no metadata sync is queued for an id the emulator never made), so that the de
 stack's emulator delivers nothing of its own. The orders are real orders of that stack:
 its worker sends their confirmation emails (to its mailbox folder in development). No webhook endpoint is registered
 with the emulator: the bench signs every event itself (``stripe.WebhookSignature``) with
-the shop's secret (set to a bench secret directly in the database on a throwaway stack,
-read from the database with ``--url``), so each event arrives exactly once.
+the shop's secret (a throwaway stack sets one before its web starts; with ``--url``, the
+stack's own, or one set for the run if it has none), so each event arrives exactly once.
 
 Every checkout buys one MUG-WHITE (one hot stock row, as in a sale) unless --spread.
 Scenarios: ``checkout.session.completed`` for a new order at concurrency 1 and 8; the
@@ -54,16 +54,21 @@ CUSTOMER = {"email": "b@example.test", "name": "B"}
 
 
 def shop_secret(stack: Stack) -> tuple[str, str | None]:
-    """The secret to sign with, and what to restore afterwards (``None``: nothing)."""
-    with stack.container() as c, c.uow() as uow:
-        shop = uow.shops.get(SHOP)
-        if shop is None:
-            raise SystemExit(f"no shop {SHOP!r}")
-        if not stack.owned and shop.stripe_webhook_secret:
-            return shop.stripe_webhook_secret, None
-        secret = f"whsec_bench_{secrets.token_hex(16)}"
-        uow.shops.set_webhook_secret(SHOP, secret)
-        return secret, shop.stripe_webhook_secret or ""
+    """The secret to sign with (the shop's own: a throwaway stack sets one before its web
+    starts), and what to restore afterwards (``None``: nothing)."""
+    with stack.container() as c:
+        with c.uow() as uow:
+            shop = uow.shops.get(SHOP)
+            if shop is None:
+                raise SystemExit(f"no shop {SHOP!r}")
+            if shop.stripe_webhook_secret:
+                return shop.stripe_webhook_secret, None
+            secret = f"whsec_bench_{secrets.token_hex(16)}"
+            uow.shops.set_webhook_secret(SHOP, secret)
+        wait = c.settings.shop_cache_seconds
+    print(f"set a webhook secret for {SHOP!r}; waiting {wait:.0f}s for the web's shop cache")
+    time.sleep(wait)  # another process's change reaches the web when its cached shop expires
+    return secret, ""
 
 
 def restore_secret(stack: Stack, previous: str | None) -> None:
