@@ -116,3 +116,24 @@ def test_a_request_that_commits_is_refused_as_a_capture(stack: Stack) -> None:
     ):
         sqlcapture.capture(stack, [lambda: request(stack.database_url, "kept")])
     assert counts(stack.database_url) == (1, 1)
+
+
+def test_a_transaction_only_some_requests_ran_is_left_out(stack: Stack) -> None:
+    """Like the web's shop lookup when its cache has just expired for one request."""
+
+    def with_refill() -> None:
+        with psycopg.connect(stack.database_url) as conn:
+            conn.execute("SELECT n FROM cap_hot WHERE id = %s", (1,))
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            request(stack.database_url, "refilled")
+
+    def without() -> None:
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            request(stack.database_url, "cached")
+
+    with sqlcapture.statement_logging(stack), sqlcapture.failing_commit(stack, "cap_child"):
+        captures = sqlcapture.capture(stack, [with_refill, without])
+
+    for c in captures:  # the refill's BEGIN, SELECT, COMMIT are gone
+        assert [s.word for s in c] == ["BEGIN", "INSERT", "INSERT", "UPDATE", "COMMIT"]
+    assert [c[2].params[1] for c in captures] == ["refilled", "cached"]
