@@ -53,7 +53,8 @@ class Row:
     met: bool | None = None
 
     def cells(self) -> list[str]:
-        value = "-" if self.kassa is None else f"{self.kassa:,.1f} {self.unit}".strip()
+        digits = 2 if self.unit == "ms" and self.kassa is not None and self.kassa < 10 else 1
+        value = "-" if self.kassa is None else f"{self.kassa:,.{digits}f} {self.unit}"
         ratio = self.ratio_note or ("" if self.ratio is None else f"{self.ratio:.2f}")
         met = "" if self.met is None else ("yes" if self.met else "NO")
         return [self.figure, value, self.reference, ratio, self.target, met]
@@ -298,16 +299,20 @@ def outbox_part(rows_n: int, run: str, extra: list[str]) -> tuple[list[Row], dic
                 _ratio(relayed, enqueue.rows_per_second if enqueue else None),
             )
         )
+    # The target: about 500 rows/s (100 orders/s) with at most 2 workers; judged on the
+    # run with the most workers up to 2.
+    judged = max((int(p.workers) for p in steady if int(p.workers) <= 2), default=0)
     for phase in steady:
         p99 = phase.lag_ms.get("p99")
+        counts = int(phase.workers) == judged and (phase.offered_rate or 0) >= 450
         rows.append(
             Row(
                 f"steady {phase.offered_rate or 0:.0f} rows/s, {phase.workers} worker(s),"
                 " commit → done lag p99",
                 p99,
                 "ms",
-                target="< 250 ms" if (phase.offered_rate or 0) >= 450 else "",
-                met=None if p99 is None or (phase.offered_rate or 0) < 450 else p99 < 250,
+                target="< 250 ms with ≤ 2 workers" if counts else "",
+                met=p99 < 250 if counts and p99 is not None else None,
             )
         )
     for phase in (p for p in outcome.phases if p.name.startswith("stripe")):
