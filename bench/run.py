@@ -26,13 +26,14 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import checkout_session
 import relay
 import sqlcapture
 import webhooks
-from loadgen import print_rows, report_failures, sessions, write_json
+from loadgen import Result, print_rows, report_failures, sessions, write_json
 from stack import Stack, open_stack
 
 PARTS = ("checkout", "webhook", "outbox")
@@ -82,11 +83,11 @@ def capture_checkouts(stack: Stack, run: str) -> list[list[sqlcapture.Statement]
         with sqlcapture.failing_commit(stack, "checkouts"):
             intents = sqlcapture.capture(
                 stack,
-                [lambda i=i: create(i, range(500, 600)) for i in range(CAPTURES)],  # type: ignore[misc]
+                [partial(create, i, range(500, 600)) for i in range(CAPTURES)],
             )
         full = sqlcapture.capture(
             stack,
-            [lambda i=i: create(i, range(201, 202)) for i in range(CAPTURES, 2 * CAPTURES)],  # type: ignore[misc]
+            [partial(create, i, range(201, 202)) for i in range(CAPTURES, 2 * CAPTURES)],
             until_failure=False,
         )
     head = len(intents[0])
@@ -98,18 +99,27 @@ def capture_checkouts(stack: Stack, run: str) -> list[list[sqlcapture.Statement]
 def checkout_part(
     stack: Stack, n: int, run: str, seconds: float
 ) -> tuple[list[Row], dict[str, Any], bool]:
-    checkout_session.reset_emulator(stack)
-    emulator = checkout_session.emulator_direct(stack, 2 * n, "emulator direct, c=8", concurrency=8)
-    print(
-        f"  emulator's own session create c=8: {emulator.throughput:.1f} req/s,"
-        f" p99 {emulator.latency_ms(0.99):.1f} ms",
-        flush=True,
-    )
+    def emulator_alone(when: str) -> Result:
+        checkout_session.reset_emulator(stack)
+        r = checkout_session.emulator_direct(
+            stack, 2 * n, f"emulator direct, c=8, {when}", concurrency=8
+        )
+        print(
+            f"  emulator's own session create c=8 ({when}): {r.throughput:.1f} req/s,"
+            f" p99 {r.latency_ms(0.99):.1f} ms",
+            flush=True,
+        )
+        return r
+
+    before = emulator_alone("before Kassa's")
     levels = checkout_session.new_intents(
         stack, n, run, spread=False, sku="MUG-WHITE", levels=((1, 1), (8, 2))
     )
+    after = emulator_alone("after")
+    # The better of the two: the load on a shared machine moves within a run.
+    emulator = max(before, after, key=lambda r: r.throughput)
     c1, c8 = levels
-    ok = report_failures([emulator, *levels]) == 0
+    ok = report_failures([before, after, *levels]) == 0
     captures = capture_checkouts(stack, run)
     refs = sqlcapture.references(stack, captures, seconds, "checkout")
     web_cpu = c8.cpu_ms.get("web")
@@ -128,7 +138,7 @@ def checkout_part(
             "checkouts/s at c=8",
             c8.throughput,
             "/s",
-            f"emulator's own session create, c=8: {emulator.throughput:,.0f}/s",
+            f"emulator's own session create, c=8, best of before/after: {emulator.throughput:,.0f}/s",
             ratio,
             target="≥ 0.6",
             met=None if ratio is None else ratio >= 0.6,
@@ -159,7 +169,7 @@ def checkout_part(
         ),
     ]
     raw = {
-        "emulator_c8": emulator.summary(),
+        "emulator_c8": [before.summary(), after.summary()],
         "kassa": [r.summary() for r in levels],
         "pgbench": {k: v.summary() for k, v in refs.items()},
         "captured_sql": [s.sql for s in captures[0]],
@@ -184,7 +194,7 @@ def capture_fulfilments(stack: Stack, run: str) -> list[list[sqlcapture.Statemen
     with sqlcapture.statement_logging(stack), sqlcapture.failing_commit(stack, "orders"):
         return sqlcapture.capture(
             stack,
-            [lambda i=i: deliver(i) for i in range(CAPTURES)],  # type: ignore[misc]
+            [partial(deliver, i) for i in range(CAPTURES)],
         )
 
 
