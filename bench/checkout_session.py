@@ -256,8 +256,9 @@ def double_clicks(stack: Stack, pairs_total: int, run: str, sku: str, in_flight:
     return result
 
 
-def emulator_direct(stack: Stack, n: int, label: str) -> Result:
-    """POST /v1/checkout/sessions straight to the emulator (what Kassa's Stripe call costs)."""
+def emulator_direct(stack: Stack, n: int, label: str, concurrency: int = 1) -> Result:
+    """POST /v1/checkout/sessions straight to the emulator (what Kassa's Stripe call costs),
+    from ``concurrency`` clients."""
     expires = int(time.time()) + 3600
     run = uuid.uuid4().hex[:8]
 
@@ -286,9 +287,16 @@ def emulator_direct(stack: Stack, n: int, label: str) -> Result:
             timeout=30,
         )
 
-    clients = sessions(1)
+    clients = sessions(concurrency)
+    warm = max(5, 2 * concurrency)
     run_load(
-        "warm-up", call, concurrency=1, total=5, time_limit=10, expected=[200], clients=clients
+        "warm-up",
+        call,
+        concurrency=concurrency,
+        total=warm,
+        time_limit=10,
+        expected=[200],
+        clients=clients,
     )
     return observed(
         stack,
@@ -296,11 +304,12 @@ def emulator_direct(stack: Stack, n: int, label: str) -> Result:
         lambda: run_load(
             label,
             call,
-            concurrency=1,
+            concurrency=concurrency,
             total=n,
             time_limit=LEVEL_TIME_LIMIT,
             expected=[200],
             clients=clients,
+            first_index=warm,  # new idempotency keys: the warm-up's would be replays
         ),
     )
 

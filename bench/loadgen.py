@@ -264,7 +264,7 @@ def print_table(title: str, results: Sequence[Result]) -> None:
                 "-" if s["server_mean_ms"] is None else f"{s['server_mean_ms']:.1f}",
             ]
         )
-    _print_rows(title, headers, rows)
+    print_rows(title, headers, rows)
     print(
         "server ms = mean of Kassa's own request timer (kassa_http_request_seconds) over the run",
         flush=True,
@@ -289,7 +289,7 @@ def print_cpu_table(results: Sequence[Result]) -> None:
                 "-" if r.steal is None else f"{100 * r.steal:.0f}%",
             ]
         )
-    _print_rows("CPU milliseconds per request, by process group", headers, rows)
+    print_rows("CPU milliseconds per request, by process group", headers, rows)
     print(
         f"machine busy = share of all {os.cpu_count()} cores in use during the run (any process"
         " on the machine, not only the stack); steal = share taken by the hypervisor",
@@ -297,7 +297,7 @@ def print_cpu_table(results: Sequence[Result]) -> None:
     )
 
 
-def _print_rows(title: str, headers: list[str], rows: list[list[str]]) -> None:
+def print_rows(title: str, headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:

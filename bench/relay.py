@@ -409,7 +409,8 @@ def print_comparison(phases: list[Phase], refs: list[Reference]) -> None:
         print(f"{r.name:<34} {r.workers:>8} {r.rows_per_second:>9.1f} {shown} {ratio}")
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, also what ``bench/run.py`` passes to ``bench``."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -448,97 +449,115 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    return parser
+
+
+@dataclass
+class RelayRun:
+    phases: list[Phase]
+    refs: list[Reference]
+    queue_left: int
+
+
+def bench(stack: Stack, args: argparse.Namespace, run: str) -> RelayRun:
+    """Kassa's phases for each worker count, the stripe phase, then the references (on a
+    stack of our own), as ``args`` asks."""
     n = max(1, args.requests)
     steady_n = max(10, n // 4)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    run = uuid.uuid4().hex[:8]
-    if args.stripe_latency_ms is not None:
-        os.environ["STRIPE_EMULATOR_LATENCY_MS"] = args.stripe_latency_ms
     wanted = {r.strip() for r in args.references.split(",")}
     refs: list[Reference] = []
     phases: list[Phase] = []
+    plan = worker_counts if stack.owned else [0]
+    if stack.owned:
+        stack.spawn("relay", "ops.cli", "relay")
+    running = 0
+    for workers in plan:
+        label = str(workers) if stack.owned else "theirs"
+        while stack.owned and running < workers:
+            start_worker(stack, running)
+            running += 1
+        warm = Phase(f"warm-{run}-{workers}", label, 20)
+        measure(stack, warm, lambda w=warm: insert_steady(stack, w.name, 20, run, 100.0))
+        backlog = Phase(f"backlog-{run}-{workers}", label, n)
+        measure(stack, backlog, lambda b=backlog: insert_backlog(stack, b, run))
+        phases.append(backlog)
+        print(
+            f"  backlog, {label} worker(s): {backlog.done}/{n} done,"
+            f" {backlog.rows_per_second:.1f} rows/s",
+            flush=True,
+        )
+        steady = Phase(f"steady-{run}-{workers}", label, steady_n)
+        measure(
+            stack,
+            steady,
+            lambda s=steady: setattr(
+                s,
+                "offered_rate",
+                round(
+                    insert_steady(stack, s.name, steady_n, run, args.rate, args.per_tx),
+                    1,
+                ),
+            ),
+        )
+        phases.append(steady)
+        print(
+            f"  steady {steady.offered_rate} rows/s, {label} worker(s):"
+            f" lag p50 {steady.lag_ms.get('p50')} ms, p99 {steady.lag_ms.get('p99')} ms",
+            flush=True,
+        )
+    if stack.owned and args.stripe_rows > 0:
+        workers = args.stripe_workers or max(worker_counts)
+        while running < workers:
+            start_worker(stack, running)
+            running += 1
+        stripe = Phase(f"stripe-{run}-{workers}", str(workers), args.stripe_rows)
+        measure(
+            stack,
+            stripe,
+            lambda s=stripe: setattr(
+                s,
+                "offered_rate",
+                round(
+                    insert_steady(stack, s.name, s.rows, run, args.stripe_rate, 3, STRIPE_KIND),
+                    1,
+                ),
+            ),
+        )
+        phases.append(stripe)
+        print(
+            f"  {STRIPE_KIND} {stripe.offered_rate} rows/s, {workers} worker(s):"
+            f" lag p50 {stripe.lag_ms.get('p50')} ms, p99 {stripe.lag_ms.get('p99')} ms",
+            flush=True,
+        )
+    queue_left = 0
+    with stack.container() as c:
+        queue_left = len(outbox_queue(c.redis))
+    if stack.owned:
+        for i in range(running):
+            stack.stop_process(f"worker-{i}")
+        if "rq" in wanted:
+            refs += measure_rq(stack, worker_counts, args.reference_jobs, run)
+        if "procrastinate" in wanted:
+            plans = [_plan(p) for p in args.procrastinate.split(",")]
+            refs += measure_procrastinate(stack, plans, args.reference_jobs)
+    return RelayRun(phases, refs, queue_left)
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    n = max(1, args.requests)
+    run = uuid.uuid4().hex[:8]
+    if args.stripe_latency_ms is not None:
+        os.environ["STRIPE_EMULATOR_LATENCY_MS"] = args.stripe_latency_ms
     started = time.monotonic()
     try:
         with open_stack(args.url, web_procs=0, keep=args.keep, prepare=False) as stack:
-            plan = worker_counts if stack.owned else [0]
-            if stack.owned:
-                stack.spawn("relay", "ops.cli", "relay")
-            running = 0
-            for workers in plan:
-                label = str(workers) if stack.owned else "theirs"
-                while stack.owned and running < workers:
-                    start_worker(stack, running)
-                    running += 1
-                warm = Phase(f"warm-{run}-{workers}", label, 20)
-                measure(stack, warm, lambda w=warm: insert_steady(stack, w.name, 20, run, 100.0))
-                backlog = Phase(f"backlog-{run}-{workers}", label, n)
-                measure(stack, backlog, lambda b=backlog: insert_backlog(stack, b, run))
-                phases.append(backlog)
-                print(
-                    f"  backlog, {label} worker(s): {backlog.done}/{n} done,"
-                    f" {backlog.rows_per_second:.1f} rows/s",
-                    flush=True,
-                )
-                steady = Phase(f"steady-{run}-{workers}", label, steady_n)
-                measure(
-                    stack,
-                    steady,
-                    lambda s=steady: setattr(
-                        s,
-                        "offered_rate",
-                        round(
-                            insert_steady(stack, s.name, steady_n, run, args.rate, args.per_tx),
-                            1,
-                        ),
-                    ),
-                )
-                phases.append(steady)
-                print(
-                    f"  steady {steady.offered_rate} rows/s, {label} worker(s):"
-                    f" lag p50 {steady.lag_ms.get('p50')} ms, p99 {steady.lag_ms.get('p99')} ms",
-                    flush=True,
-                )
-            if stack.owned and args.stripe_rows > 0:
-                workers = args.stripe_workers or max(worker_counts)
-                while running < workers:
-                    start_worker(stack, running)
-                    running += 1
-                stripe = Phase(f"stripe-{run}-{workers}", str(workers), args.stripe_rows)
-                measure(
-                    stack,
-                    stripe,
-                    lambda s=stripe: setattr(
-                        s,
-                        "offered_rate",
-                        round(
-                            insert_steady(
-                                stack, s.name, s.rows, run, args.stripe_rate, 3, STRIPE_KIND
-                            ),
-                            1,
-                        ),
-                    ),
-                )
-                phases.append(stripe)
-                print(
-                    f"  {STRIPE_KIND} {stripe.offered_rate} rows/s, {workers} worker(s):"
-                    f" lag p50 {stripe.lag_ms.get('p50')} ms, p99 {stripe.lag_ms.get('p99')} ms",
-                    flush=True,
-                )
-            queue_left = 0
-            with stack.container() as c:
-                queue_left = len(outbox_queue(c.redis))
-            if stack.owned:
-                for i in range(running):
-                    stack.stop_process(f"worker-{i}")
-                if "rq" in wanted:
-                    refs += measure_rq(stack, worker_counts, args.reference_jobs, run)
-                if "procrastinate" in wanted:
-                    plans = [_plan(p) for p in args.procrastinate.split(",")]
-                    refs += measure_procrastinate(stack, plans, args.reference_jobs)
+            outcome = bench(stack, args, run)
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)
         return 130
+    phases, refs, queue_left = outcome.phases, outcome.refs, outcome.queue_left
     print_phases(
         f"outbox relay + workers, {KIND} rows ({'--url ' + args.url if args.url else 'throwaway stack'},"
         f" {time.monotonic() - started:.0f}s in all)",

@@ -2,7 +2,7 @@
 
 ``open_stack()`` starts, in a temporary directory: embedded Postgres and Redis
 (``devstack.services``), the migrations, the ``demo`` shop (USD, Stripe key
-``sk_test_kassa_demo``) with a million units of the bench SKUs, the Stripe emulator as
+``sk_test_kassa_demo``, a webhook secret of its own) with a million units of the bench SKUs, the Stripe emulator as
 its own process and ``kassa web`` as its own process(es), so that the load generator
 never shares a GIL with the server. Everything is stopped and the directory removed when
 the block ends, also on Ctrl-C or SIGTERM; every child also gets SIGTERM from the kernel
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -311,6 +312,8 @@ def _owned(web_procs: int, keep: bool) -> Iterator[Stack]:
         stack.spawn("emulator", "stripe_emulator", "--port", stripe_url.rsplit(":", 1)[1])
         with stack.container() as c, c.uow() as uow:
             seed_shop_in(uow, SHOP, c.settings, currency="usd", stripe_api_key=STRIPE_KEY)
+            # Before any web process starts: they cache the shop (KASSA_SHOP_CACHE_SECONDS).
+            uow.shops.set_webhook_secret(SHOP, f"whsec_bench_{secrets.token_hex(16)}")
             _raise_stock(uow, preserve_reserved=False)
         for i, port in enumerate(ports):
             stack.spawn(f"web-{i}", "ops.cli", "web", "--port", str(port))
