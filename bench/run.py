@@ -366,6 +366,12 @@ def main() -> int:
         default="",
         help="more arguments for bench/relay.py, e.g. '--workers 1,2 --procrastinate 1x4,2x4'",
     )
+    parser.add_argument(
+        "--web-procs",
+        type=int,
+        default=1,
+        help="kassa web processes for checkout and webhook (one per core in production)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--json", default=None, help="also write the table and raw results here")
     args = parser.parse_args()
@@ -381,7 +387,7 @@ def main() -> int:
     ok = True
     try:
         if "checkout" in parts or "webhook" in parts:
-            with open_stack(web_procs=1) as stack:
+            with open_stack(web_procs=args.web_procs) as stack:
                 if "checkout" in parts:
                     print("checkout creation", flush=True)
                     got, raw["checkout"], good = checkout_part(stack, n, run, args.pgbench_seconds)
