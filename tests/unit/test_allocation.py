@@ -52,3 +52,10 @@ def test_every_short_line_is_reported_and_nothing_is_allocated() -> None:
             {"sku": "POSTER", "requested": 1, "available": 0},
         ]
     }
+
+
+def test_zero_units_of_a_sku_no_location_stocks_allocate_nothing() -> None:
+    """Nothing wanted is never short, even of a SKU with no stock anywhere."""
+    assert allocate([level("MUG", "warehouse", 1, 2)], {"POSTER": 0, "MUG": 1}) == {
+        "warehouse": {"MUG": 1}
+    }
