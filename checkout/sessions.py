@@ -279,7 +279,7 @@ def request_session(
         )
         with services.uow() as uow:
             locked = uow.checkouts.get(shop.id, checkout.id, lock=True)
-            if locked is not None:
+            if locked is not None:  # pragma: no branch - nothing deletes a live checkout
                 release_in(uow, locked, "failed")
         raise PaymentProviderUnavailable() from exc
     with services.uow() as uow:

@@ -265,3 +265,33 @@ def test_when_stripe_cannot_say_why_no_decline_is_claimed(
     cart = text(client.get("/cart"))
     assert "Payment was not completed." in cart and "declined" not in cart
     assert db(container, "SELECT state FROM checkouts") == "expired"
+
+
+def test_a_checkout_that_never_reached_stripe_is_released_when_its_shopper_comes_back(
+    client: Any, container: Container, emulator: Any
+) -> None:
+    """The request died between committing the hold and calling Stripe: no session to
+    expire and no payment to ask about, so the stock goes straight back and nobody is told
+    of a decline."""
+    add(client, "MUG-WHITE", 2)
+    submit(client, "/checkout", shipping_option_id="standard")
+    checkout_id = db(container, "SELECT id::text FROM checkouts")
+    with container.uow() as uow:  # as the crash left it
+        uow.conn.execute(
+            "UPDATE checkouts SET state = 'pending', stripe_session_id = NULL,"
+            " stripe_session_url = NULL"
+        )
+    reserved = "SELECT reserved FROM inventory_levels WHERE sku = 'MUG-WHITE'"
+    assert db(container, reserved) == 2
+    client.get(f"/cart?cancelled={checkout_id}")
+    cart = text(client.get("/cart"))
+    assert "Payment was not completed." in cart and "declined" not in cart
+    assert db(container, "SELECT state FROM checkouts") == "expired"
+    assert db(container, reserved) == 0
+
+
+def test_an_emailed_link_to_an_order_that_does_not_exist_opens_nothing(client: Any) -> None:
+    resp = client.get("/orders/K-NOSUCH00/access?token=" + "0" * 64)
+    assert resp.status_code == 404
+    assert "This order link is not valid or has expired." in text(resp)
+    assert "kassa_order" not in resp.headers.get("Set-Cookie", "")

@@ -95,3 +95,16 @@ def test_the_worker_reaps_on_its_own(
         context=worker.log_tail,
     )
     wait_for(lambda: "lapsed holds released" in worker.log_tail(), what="the reaper's log line")
+
+
+def test_a_backlog_larger_than_a_batch_is_reaped_batch_after_batch(
+    container: Container, orders: Orders
+) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    lapsed = [orders.checkout({"MUG-WHITE": 1}, hold_expires_at=past) for _ in range(3)]
+    assert reserved(container, "MUG-WHITE") == 3
+    assert reap(container, datetime.now(UTC), batch=2) == 3
+    assert reserved(container, "MUG-WHITE") == 0
+    with container.uow() as uow:
+        found = [uow.checkouts.get("demo", co.id) for co in lapsed]
+    assert [c.state if c else None for c in found] == ["expired"] * 3

@@ -1,0 +1,175 @@
+"""Reconciliation when things are not simple: Stripe unreachable or half-way through a
+payment, a walk already under way elsewhere, an event the walk cannot handle yet. Nothing is
+guessed, nothing is skipped for good, and what was found is reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from integration.workers.outbox_support import Orders
+from integration.workers.window_support import buy, use_capture_mode
+from support import db, inject_fault, pay
+
+from checkout.payment_reconcile import reconcile_payments
+from checkout.reconcile import reconcile_events, reconcile_sessions
+from kassa.bootstrap import Container
+from schemas.records import CheckoutRecord, Shop
+from stripe_emulator.server import EmulatorServer
+from workers.jobs import perform_row
+
+CURSOR = "SELECT created_gte FROM stripe_event_cursors WHERE shop_id = 'demo'"
+RESERVED = "SELECT sum(reserved) FROM inventory_levels WHERE sku = 'MUG-WHITE'"
+
+
+def demo(container: Container) -> Shop:
+    with container.uow() as uow:
+        shop = uow.shops.get("demo")
+    assert shop is not None
+    return shop
+
+
+def open_checkout(orders: Orders, *, manual_capture: bool = False) -> tuple[CheckoutRecord, str]:
+    """A live checkout holding two mugs, with its Stripe session (no webhook endpoint)."""
+    checkout = orders.checkout(
+        {"MUG-WHITE": 2}, hold_expires_at=datetime.now(UTC) + timedelta(hours=1), shipping=0
+    )
+    return checkout, orders.stripe_session(checkout, manual_capture=manual_capture)
+
+
+def orders_of(container: Container, checkout: CheckoutRecord) -> int:
+    return int(db(container, "SELECT count(*) FROM orders WHERE checkout_id = %s", checkout.id))
+
+
+def test_a_shop_that_does_not_exist_has_nothing_to_reconcile(container: Container) -> None:
+    assert reconcile_sessions(container, "no-such-shop") == (0, [])
+    assert reconcile_events(container, "no-such-shop") == (0, [])
+    assert reconcile_payments(container, "no-such-shop") == (0, [])
+    assert db(container, "SELECT count(*) FROM stripe_event_cursors") == 0
+
+
+def test_a_session_stripe_cannot_show_is_reported_as_an_error(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    checkout, session_id = open_checkout(orders)
+    pay(emulator.url, session_id)
+    inject_fault(emulator.url, "/v1/checkout/sessions/", 500, count=3, method="GET")
+    checked, found = reconcile_sessions(container, "demo")
+    assert checked == 1
+    assert [(f.checkout_id, f.outcome) for f in found] == [(str(checkout.id), "error:transient")]
+    assert orders_of(container, checkout) == 0
+
+    checked, found = reconcile_sessions(container, "demo")  # Stripe answers again
+    assert [f.outcome for f in found] == ["fulfilled"] and orders_of(container, checkout) == 1
+
+
+def test_a_completed_session_whose_money_is_still_on_its_way_is_left_open(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """A bank debit: the session is complete but unpaid until the payment settles."""
+    checkout, session_id = open_checkout(orders)
+    pay(emulator.url, session_id, outcome="async_pending")
+    assert reconcile_sessions(container, "demo") == (1, [])
+    assert orders_of(container, checkout) == 0
+    assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout.id) == "open"
+    assert db(container, RESERVED) == 2
+
+
+def test_a_walk_under_way_elsewhere_is_not_joined(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    checkout, session_id = open_checkout(orders)
+    pay(emulator.url, session_id)
+    with container.uow() as uow:  # another worker's walk
+        assert uow.events.lease_cursor("demo", 300) == 0
+    assert reconcile_events(container, "demo") == (0, [])
+    assert orders_of(container, checkout) == 0
+
+    with container.uow() as uow:  # that walk ends having handled nothing
+        uow.events.release_cursor("demo", 0)
+    checked, found = reconcile_events(container, "demo")
+    assert checked == 1 and [f.outcome for f in found] == ["fulfilled"]
+    assert orders_of(container, checkout) == 1
+
+
+def test_a_dry_walk_reports_payments_not_releases(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """An expiry nobody delivered is not money to account for: the dry run lists nothing;
+    the real walk gives the stock back and still reports nothing."""
+    checkout, session_id = open_checkout(orders)
+    container.payments.expire_session(demo(container), session_id)
+    checked, found = reconcile_events(container, "demo", repair=False)
+    assert checked == 1 and found == []
+    assert db(container, RESERVED) == 2
+
+    assert reconcile_events(container, "demo") == (1, [])
+    assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout.id) == "expired"
+    assert db(container, RESERVED) == 0
+
+
+def test_a_transient_failure_keeps_the_event_for_the_next_walk(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Delayed capture: whether the card is authorized is asked of Stripe, which is down.
+    The walk goes on, and its cursor stops at that event so the next walk sees it again."""
+    use_capture_mode(container, "delayed")
+    checkout, session_id = open_checkout(orders, manual_capture=True)
+    pay(emulator.url, session_id)
+    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=3, method="GET")
+    checked, found = reconcile_events(container, "demo")
+    assert checked == 1 and found == []
+    assert orders_of(container, checkout) == 0
+    [event] = container.payments.list_events(demo(container), ["checkout.session.completed"], 0)
+    assert db(container, CURSOR) == event.created  # not past the event that failed
+    assert db(container, "SELECT count(*) FROM stripe_events") == 0
+
+    checked, found = reconcile_events(container, "demo")
+    assert [f.outcome for f in found] == ["fulfilled"]
+    assert db(container, "SELECT status FROM orders WHERE checkout_id = %s", checkout.id) == (
+        "authorized"
+    )
+    assert db(container, CURSOR) >= event.created
+
+
+def test_an_error_no_retry_can_fix_stops_the_walk_without_losing_the_event(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    checkout, session_id = open_checkout(orders)
+    container.payments.expire_session(demo(container), session_id)
+    with container.db.pool.connection() as conn:
+        conn.execute("ALTER TABLE inventory_holds RENAME TO inventory_holds_gone")
+    try:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            reconcile_events(container, "demo")
+    finally:
+        with container.db.pool.connection() as conn:
+            conn.execute("ALTER TABLE inventory_holds_gone RENAME TO inventory_holds")
+    assert db(container, "SELECT count(*) FROM stripe_events") == 0
+    assert db(container, CURSOR) == 0  # not moved past the event
+    assert db(container, RESERVED) == 2
+
+    assert reconcile_events(container, "demo") == (1, [])  # the walk was not left leased
+    assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout.id) == "expired"
+
+
+def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """A voided authorization is expected ``canceled`` at Stripe; a PaymentIntent Stripe
+    cannot show right now is skipped, never reported as drift."""
+    use_capture_mode(container, "delayed")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 1})
+    assert order.cancel().status_code == 200
+    void = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.void'")
+    assert perform_row(container, void) == "done"
+    assert order.payment().voided_amount == order.payment().amount
+    assert reconcile_payments(container, "demo") == (1, [])
+
+    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=3, method="GET")
+    assert reconcile_payments(container, "demo") == (1, [])
+    db(container, "UPDATE payments SET voided_amount = 0 RETURNING id")  # now it drifts
+    [drift] = reconcile_payments(container, "demo")[1]
+    assert (drift.ours, drift.stripe) == ("requires_capture 0", "canceled 0")
