@@ -183,9 +183,14 @@ def _handle_events(
     found: list[SessionReport] = []
     failed_at = sys.maxsize
     for event in reversed(events):
-        session = event_session(event) if event.id not in known else None
+        if event.id in known:
+            continue
+        try:
+            session = event_session(event)
+        except WebhookRejected:
+            continue  # unreadable: its webhook was refused too, and no retry will change it
         if session is None or session.metadata.get("shop_id") != shop.id:
-            continue  # handled already, or another tenant's session on a shared account
+            continue  # not a checkout event, or another tenant's session on a shared account
         entry = SessionReport(
             shop_id=shop.id,
             checkout_id=session.metadata.get("checkout_id", ""),
@@ -198,8 +203,6 @@ def _handle_events(
             continue
         try:
             result = process_event(services, shop, event).result
-        except WebhookRejected:
-            continue
         except Exception as exc:
             if not is_transient(exc):
                 raise
