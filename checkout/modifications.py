@@ -168,14 +168,12 @@ def _return_stock_in(
 ) -> None:
     """Units of ``(line, units)`` back on hand in Postgres now, to the holds of the checkout
     that paid for each line, and in the Redis mirror through the outbox (a return is a
-    negative decrement, so ``kassa reconcile`` treats both alike)."""
+    negative decrement, so ``kassa reconcile`` treats both alike). Every ``units`` is
+    positive: a line holds at least one unit (a CHECK), and a change only ever lowers it."""
     by_checkout: dict[UUID, dict[str, int]] = {}
     for line, qty in returned:
-        if qty > 0:
-            units = by_checkout.setdefault(line_checkout(order, line), {})
-            units[line.sku] = units.get(line.sku, 0) + qty
-    if not by_checkout:
-        return
+        units = by_checkout.setdefault(line_checkout(order, line), {})
+        units[line.sku] = units.get(line.sku, 0) + qty
     for checkout_id, units in by_checkout.items():
         uow.inventory.return_units(order.shop_id, checkout_id, units)
     total = total_quantities((sku, q) for units in by_checkout.values() for sku, q in units.items())
@@ -216,7 +214,7 @@ def cancel_in(
     _return_stock_in(uow, order, [(ln, ln.quantity) for ln in lines], key)
     for owed in owed_in(uow, order):
         payment, pi = owed.payment, owed.payment.stripe_payment_intent_id
-        if not pi:
+        if not pi:  # pragma: no cover - a session Stripe calls paid has a PaymentIntent
             continue
         if payment.captured_amount == 0:
             if pi != gone:

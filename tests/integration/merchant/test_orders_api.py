@@ -223,3 +223,29 @@ def test_event_feed_and_webhook_endpoints(
         ).status_code
         == 404
     )
+
+
+def test_cancelling_an_order_refunded_in_full_gives_the_stock_back_not_the_money_twice(
+    client: Any,
+    container: Container,
+    key_for: Callable[..., Headers],
+    bought: Callable[..., dict[str, Any]],
+) -> None:
+    order = bought(quantity=2)
+    headers = key_for("demo")
+    before = db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'")
+    refund = client.post(f"/admin/orders/{order['reference']}/refunds", json={}, headers=headers)
+    assert refund.status_code == 201 and refund.get_json()["amount"] == order["amount_total"]
+
+    resp = client.post(f"/admin/orders/{order['reference']}/cancel", headers=headers)
+    assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
+    assert db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'") == (
+        before + 2
+    )
+    amounts = [
+        r[0]
+        for r in db_rows(
+            container, "SELECT payload->>'amount' FROM outbox WHERE kind = 'stripe.refund'"
+        )
+    ]
+    assert amounts == [str(order["amount_total"])]  # the merchant's refund, and no other

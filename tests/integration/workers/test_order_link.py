@@ -143,6 +143,9 @@ def test_the_order_page_changes_the_order_through_its_forms(
     raised = client.post(f"{base}/lines/{mug}", data={"quantity": "5", "csrf_token": csrf})
     assert raised.status_code == 303  # post/redirect/get, failures included
     assert "only get cheaper" in client.get(raised.headers["Location"]).get_data(as_text=True)
+    typo = client.post(f"{base}/lines/{mug}", data={"quantity": "two", "csrf_token": csrf})
+    assert typo.status_code == 303
+    assert "A quantity is a whole number from 0 to 999." in client.get(base).get_data(as_text=True)
     bad = client.post(f"{base}/address", data={"line1": "x", "csrf_token": csrf})
     assert bad.status_code == 303
     assert "two-letter country code" in client.get(base).get_data(as_text=True)

@@ -4,6 +4,7 @@ guessed, nothing is skipped for good, and what was found is reported."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,10 @@ from integration.workers.window_support import buy, use_capture_mode
 from support import db, inject_fault, pay
 
 from checkout.payment_reconcile import reconcile_payments
-from checkout.reconcile import reconcile_events, reconcile_sessions
+from checkout.reconcile import _handle_events, reconcile_events, reconcile_sessions
 from kassa.bootstrap import Container
 from schemas.records import CheckoutRecord, Shop
+from schemas.stripe import StripeWebhookPayload
 from stripe_emulator.server import EmulatorServer
 from workers.jobs import perform_row
 
@@ -173,3 +175,26 @@ def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
     db(container, "UPDATE payments SET voided_amount = 0 RETURNING id")  # now it drifts
     [drift] = reconcile_payments(container, "demo")[1]
     assert (drift.ours, drift.stripe) == ("requires_capture 0", "canceled 0")
+
+
+def test_an_event_that_cannot_be_read_is_skipped_and_the_walk_goes_on(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """A session object Kassa cannot read (its webhook was refused for the same reason) must
+    not stop every later walk at the same place: it is passed over, the rest are handled."""
+    checkout, session_id = open_checkout(orders)
+    pay(emulator.url, session_id)
+    shop = demo(container)
+    [paid] = container.payments.list_events(shop, ["checkout.session.completed"], 0)
+    unreadable = StripeWebhookPayload.model_validate(
+        {
+            "id": "evt_unreadable",
+            "type": "checkout.session.completed",
+            "created": paid.created - 1,
+            "data": {"object": {"id": "cs_x", "object": "checkout.session", "payment_status": 7}},
+        }
+    )
+    found, failed_at = _handle_events(container, shop, [paid, unreadable], repair=True)
+    assert [(f.checkout_id, f.outcome) for f in found] == [(str(checkout.id), "fulfilled")]
+    assert failed_at == sys.maxsize  # nothing to come back for
+    assert orders_of(container, checkout) == 1
