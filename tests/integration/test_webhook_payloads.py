@@ -64,19 +64,35 @@ def test_a_cancelled_payment_intent_without_an_id_is_refused(
 @pytest.mark.parametrize(
     "checkout_id", ["not-a-uuid", "00000000-0000-4000-8000-000000000000"], ids=["bad", "unknown"]
 )
-def test_an_expiry_naming_no_checkout_of_ours_is_acknowledged_once(
-    shop_secret: str, live_server: str, container: Container, checkout_id: str
+@pytest.mark.parametrize(
+    ("event_type", "status", "payment_status"),
+    [
+        ("checkout.session.expired", "expired", "unpaid"),
+        ("checkout.session.completed", "complete", "paid"),
+    ],
+    ids=["expired", "completed"],
+)
+def test_an_event_naming_no_checkout_of_ours_is_acknowledged_once(
+    shop_secret: str,
+    live_server: str,
+    container: Container,
+    checkout_id: str,
+    event_type: str,
+    status: str,
+    payment_status: str,
 ) -> None:
     reserved = "SELECT sum(reserved) FROM inventory_levels WHERE shop_id = 'demo'"
     before = db(container, reserved)
     session = {
         "id": "cs_gone",
         "object": "checkout.session",
-        "status": "expired",
-        "payment_status": "unpaid",
+        "status": status,
+        "payment_status": payment_status,
+        "amount_total": 2900,
+        "currency": "usd",
         "metadata": {"shop_id": "demo", "checkout_id": checkout_id},
     }
-    event = session_event(session, "checkout.session.expired", "evt_expired_gone")
+    event = session_event(session, event_type, "evt_names_nothing")
     resp = signed_post(live_server, shop_secret, event)
     assert resp.status_code == 200 and resp.json() == {
         "received": True,
@@ -84,6 +100,7 @@ def test_an_expiry_naming_no_checkout_of_ours_is_acknowledged_once(
     }
     again = signed_post(live_server, shop_secret, event)
     assert again.status_code == 200 and again.json()["result"] == "duplicate"
-    assert db(container, "SELECT type FROM stripe_events") == "checkout.session.expired"
+    assert db(container, "SELECT type FROM stripe_events") == event_type
     assert db(container, reserved) == before
     assert db(container, "SELECT count(*) FROM checkouts") == 0
+    assert db(container, "SELECT count(*) FROM outbox") == 0  # no refund of unknown money

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from integration.workers.outbox_support import Orders
 from integration.workers.window_support import buy, use_capture_mode
 from support import db, inject_fault, pay
@@ -31,6 +32,10 @@ def demo(container: Container) -> Shop:
         shop = uow.shops.get("demo")
     assert shop is not None
     return shop
+
+
+def stripe_is_back(emulator: EmulatorServer) -> None:
+    requests.delete(f"{emulator.url}/_emulator/faults", timeout=5).raise_for_status()
 
 
 def open_checkout(orders: Orders, *, manual_capture: bool = False) -> tuple[CheckoutRecord, str]:
@@ -57,13 +62,14 @@ def test_a_session_stripe_cannot_show_is_reported_as_an_error(
 ) -> None:
     checkout, session_id = open_checkout(orders)
     pay(emulator.url, session_id)
-    inject_fault(emulator.url, "/v1/checkout/sessions/", 500, count=3, method="GET")
+    inject_fault(emulator.url, "/v1/checkout/sessions/", 500, count=20, method="GET")
     checked, found = reconcile_sessions(container, "demo")
+    stripe_is_back(emulator)
     assert checked == 1
     assert [(f.checkout_id, f.outcome) for f in found] == [(str(checkout.id), "error:transient")]
     assert orders_of(container, checkout) == 0
 
-    checked, found = reconcile_sessions(container, "demo")  # Stripe answers again
+    checked, found = reconcile_sessions(container, "demo")
     assert [f.outcome for f in found] == ["fulfilled"] and orders_of(container, checkout) == 1
 
 
@@ -120,8 +126,9 @@ def test_a_transient_failure_keeps_the_event_for_the_next_walk(
     use_capture_mode(container, "delayed")
     checkout, session_id = open_checkout(orders, manual_capture=True)
     pay(emulator.url, session_id)
-    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=3, method="GET")
+    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=20, method="GET")
     checked, found = reconcile_events(container, "demo")
+    stripe_is_back(emulator)
     assert checked == 1 and found == []
     assert orders_of(container, checkout) == 0
     [event] = container.payments.list_events(demo(container), ["checkout.session.completed"], 0)
@@ -170,8 +177,9 @@ def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
     assert order.payment().voided_amount == order.payment().amount
     assert reconcile_payments(container, "demo") == (1, [])
 
-    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=3, method="GET")
+    inject_fault(emulator.url, "/v1/payment_intents/", 500, count=20, method="GET")
     assert reconcile_payments(container, "demo") == (1, [])
+    stripe_is_back(emulator)
     db(container, "UPDATE payments SET voided_amount = 0 RETURNING id")  # now it drifts
     [drift] = reconcile_payments(container, "demo")[1]
     assert (drift.ours, drift.stripe) == ("requires_capture 0", "canceled 0")
