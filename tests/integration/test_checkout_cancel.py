@@ -101,3 +101,17 @@ def test_the_status_says_what_it_knows_while_stripe_is_unreachable(
 
     after = shop.status(body["checkout_id"]).get_json()
     assert after["state"] == "fulfilled" and after["order"]["status"] == "paid"
+
+
+def test_a_session_that_lapsed_at_stripe_unnoticed_is_released_on_cancel(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """Stripe expired the session and no webhook came: Stripe refuses to expire it again,
+    says it is expired, and the hold goes back."""
+    shop, body = start(client)
+    requests.post(
+        f"{emulator.url}/_emulator/clock/advance", json={"seconds": 2 * 3600}, timeout=5
+    ).raise_for_status()
+    resp = cancel(shop, body["checkout_id"])
+    assert resp.status_code == 200 and resp.get_json()["state"] == "expired"
+    assert db(container, RESERVED) == 0

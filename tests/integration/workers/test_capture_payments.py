@@ -96,7 +96,7 @@ def test_a_refused_added_authorization_refunds_what_was_already_captured(
     assert on_hand(container, "MUG-WHITE") == mugs and on_hand(container, "STICKERS") == stickers
 
 
-def test_nothing_is_captured_for_an_order_of_another_shop_or_none(
+def test_nothing_is_captured_for_another_shop_no_order_or_a_cancelled_one(
     client: Any, container: Container, emulator: EmulatorServer
 ) -> None:
     use_capture_mode(container, "delayed")
@@ -104,3 +104,6 @@ def test_nothing_is_captured_for_an_order_of_another_shop_or_none(
     assert begin_capture(container, "tokyo", order.order_id) is None
     assert begin_capture(container, "demo", uuid.uuid4()) is None
     assert db(container, "SELECT status FROM orders") == "authorized"  # the window stays open
+    assert order.cancel().status_code == 200
+    assert begin_capture(container, "demo", order.order_id) is None  # voided, not captured
+    assert db(container, "SELECT status FROM orders") == "cancelled"
