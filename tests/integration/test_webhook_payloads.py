@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from support import db, session_event, signed_post
+from support import api_checkout, db, lapse, session_event, signed_post
 
 from kassa.bootstrap import Container
 
@@ -104,3 +104,23 @@ def test_an_event_naming_no_checkout_of_ours_is_acknowledged_once(
     assert db(container, reserved) == before
     assert db(container, "SELECT count(*) FROM checkouts") == 0
     assert db(container, "SELECT count(*) FROM outbox") == 0  # no refund of unknown money
+
+
+def test_an_expiry_after_the_reaper_released_the_hold_releases_nothing_more(
+    shop_secret: str, live_server: str, container: Container
+) -> None:
+    co = api_checkout(live_server, "MUG-WHITE", 2, key="reaped")
+    lapse(container, co["checkout_id"])
+    reserved = "SELECT reserved FROM inventory_levels WHERE sku = 'MUG-WHITE'"
+    assert db(container, reserved) == 0
+    session = {
+        "id": co["session_id"],
+        "object": "checkout.session",
+        "status": "expired",
+        "payment_status": "unpaid",
+        "metadata": {"shop_id": "demo", "checkout_id": co["checkout_id"]},
+    }
+    event = session_event(session, "checkout.session.expired", "evt_after_reaper")
+    resp = signed_post(live_server, shop_secret, event)
+    assert resp.status_code == 200 and resp.json()["result"] == "already_expired"
+    assert db(container, reserved) == 0

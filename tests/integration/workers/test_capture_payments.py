@@ -11,7 +11,7 @@ from typing import Any
 from integration.workers.window_support import API_KEY, Bought, buy, on_hand, use_capture_mode
 from support import db, pay
 
-from checkout.capture import begin_capture
+from checkout.capture import begin_capture, payment_cancelled_in
 from checkout.reconcile import reconcile_sessions
 from kassa.bootstrap import Container
 from stripe_emulator.server import EmulatorServer
@@ -107,3 +107,10 @@ def test_nothing_is_captured_for_another_shop_no_order_or_a_cancelled_one(
     assert order.cancel().status_code == 200
     assert begin_capture(container, "demo", order.order_id) is None  # voided, not captured
     assert db(container, "SELECT status FROM orders") == "cancelled"
+    pi = order.payment().stripe_payment_intent_id
+    assert pi is not None
+    with container.uow() as uow:  # Stripe reports the void we asked for: nothing to fail
+        assert payment_cancelled_in(uow, "demo", pi) == "already_settled"
+        assert payment_cancelled_in(uow, "demo", "pi_not_ours") == "unknown_payment"
+    assert db(container, "SELECT status FROM orders") == "cancelled"
+    assert db(container, "SELECT count(*) FROM audit_events WHERE kind = 'capture_failed'") == 0
