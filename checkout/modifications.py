@@ -214,7 +214,7 @@ def cancel_in(
     _return_stock_in(uow, order, [(ln, ln.quantity) for ln in lines], key)
     for owed in owed_in(uow, order):
         payment, pi = owed.payment, owed.payment.stripe_payment_intent_id
-        if not pi:  # pragma: no cover - a session Stripe calls paid has a PaymentIntent
+        if not pi:
             continue
         if payment.captured_amount == 0:
             if pi != gone:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from integration.workers.window_support import Bought, buy, use_capture_mode
+from integration.workers.window_support import Bought, buy, on_hand, use_capture_mode
 from support import db, lapse, pay
 
-from checkout.fulfilment import fulfil
+from checkout.fulfilment import fulfil, order_token
 from checkout.ports import PaymentProviderError
 from kassa.bootstrap import Container
 from schemas.records import Shop
@@ -152,8 +152,10 @@ def test_added_items_paid_without_a_payment_intent_are_added_without_a_metadata_
 def test_an_order_paid_without_a_payment_intent_or_customer_details(
     client: Any, container: Container, emulator: EmulatorServer
 ) -> None:
-    """Nothing to label at Stripe and nobody to upsert: the order and its other effects."""
+    """Nothing to label at Stripe and nobody to upsert: the order and its other effects; and
+    cancelled, nothing to void or refund, only the stock to take back."""
     shop = use_capture_mode(container, "immediate")
+    mugs = on_hand(container, "MUG-WHITE")
     co = new_checkout(client)
     session = paid_as(
         session_of(container, shop, co["session_id"]),
@@ -166,6 +168,16 @@ def test_an_order_paid_without_a_payment_intent_or_customer_details(
     assert result.outcome == "fulfilled" and result.order is not None
     assert result.order.customer_email is None
     assert db(container, OUTBOX_KINDS) == ["email.order_confirmation", "stock_mirror.decrement"]
+
+    token = order_token(container.settings.secret_key, result.order.id)
+    cancelled = client.post(
+        f"/api/orders/{result.order.reference}/cancel",
+        headers={"X-Shop-Id": "demo", "X-Modification-Token": token},
+    )
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert "stripe.void" not in db(container, OUTBOX_KINDS)  # no money to give back
+    assert refunds(container) == []
+    assert on_hand(container, "MUG-WHITE") == mugs
 
 
 def test_sessions_without_a_payment_intent_settle_without_a_refund_to_send(

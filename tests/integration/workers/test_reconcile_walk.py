@@ -78,6 +78,7 @@ def test_a_completed_session_whose_money_is_still_on_its_way_is_left_open(
 ) -> None:
     """A bank debit: the session is complete but unpaid until the payment settles."""
     checkout, session_id = open_checkout(orders)
+    assert reconcile_sessions(container, "demo") == (1, [])  # nobody paid yet
     pay(emulator.url, session_id, outcome="async_pending")
     assert reconcile_sessions(container, "demo") == (1, [])
     assert orders_of(container, checkout) == 0
@@ -189,7 +190,8 @@ def test_an_event_that_cannot_be_read_is_skipped_and_the_walk_goes_on(
     container: Container, orders: Orders, emulator: EmulatorServer
 ) -> None:
     """A session object Kassa cannot read (its webhook was refused for the same reason) must
-    not stop every later walk at the same place: it is passed over, the rest are handled."""
+    not stop every later walk at the same place: it is passed over, the rest are handled.
+    Another tenant's session on a shared Stripe account is not ours to handle, nor an alarm."""
     checkout, session_id = open_checkout(orders)
     pay(emulator.url, session_id)
     shop = demo(container)
@@ -202,7 +204,24 @@ def test_an_event_that_cannot_be_read_is_skipped_and_the_walk_goes_on(
             "data": {"object": {"id": "cs_x", "object": "checkout.session", "payment_status": 7}},
         }
     )
-    found, failed_at = _handle_events(container, shop, [paid, unreadable], repair=True)
+    tokyos = StripeWebhookPayload.model_validate(  # a shared Stripe account's other tenant
+        {
+            "id": "evt_tokyo",
+            "type": "checkout.session.completed",
+            "created": paid.created - 2,
+            "data": {
+                "object": {
+                    "id": "cs_tokyo",
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "metadata": {"shop_id": "tokyo", "checkout_id": str(checkout.id)},
+                }
+            },
+        }
+    )
+    events = [paid, unreadable, tokyos]
+    found, failed_at = _handle_events(container, shop, events, repair=True)
     assert [(f.checkout_id, f.outcome) for f in found] == [(str(checkout.id), "fulfilled")]
     assert failed_at == sys.maxsize  # nothing to come back for
     assert orders_of(container, checkout) == 1
+    assert db(container, "SELECT count(*) FROM audit_events") == 0  # no tenancy alarm
