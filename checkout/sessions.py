@@ -193,6 +193,8 @@ def start_checkout(
             currency=priced.currency,
             shipping_option_id=priced.shipping_option_id,
             coupon_code=priced.coupon_code,
+            coupon_percent_off=coupon.percent_off if coupon else None,
+            coupon_amount_off=coupon.amount_off if coupon else None,
             capture_method="manual" if shop.capture_mode == "delayed" else "automatic",
             state="pending",
             stripe_session_id=None,

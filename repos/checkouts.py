@@ -19,11 +19,13 @@ class CheckoutRepository(Repository):
             """
             INSERT INTO checkouts (id, shop_id, idempotency_key, cart_hash, cart_id, lines,
                 subtotal, discount, shipping, total, currency, shipping_option_id, coupon_code,
-                capture_method, state, expires_at, nonce_hash, order_id)
+                coupon_percent_off, coupon_amount_off, capture_method, state, expires_at,
+                nonce_hash, order_id)
             VALUES (%(id)s, %(shop_id)s, %(idempotency_key)s, %(cart_hash)s, %(cart_id)s,
                 %(lines)s, %(subtotal)s, %(discount)s, %(shipping)s, %(total)s, %(currency)s,
-                %(shipping_option_id)s, %(coupon_code)s, %(capture_method)s, 'pending',
-                %(expires_at)s, %(nonce_hash)s, %(order_id)s)
+                %(shipping_option_id)s, %(coupon_code)s, %(coupon_percent_off)s,
+                %(coupon_amount_off)s, %(capture_method)s, 'pending', %(expires_at)s,
+                %(nonce_hash)s, %(order_id)s)
             ON CONFLICT (shop_id, idempotency_key) WHERE claims_intent DO NOTHING
             RETURNING *
             """,

@@ -159,6 +159,21 @@ class CheckoutRecord(Record):
     created_at: datetime
     order_id: UUID | None = None
     """Set on a supplementary checkout: the placed order whose items it adds and pays for."""
+    coupon_percent_off: int | None = None
+    coupon_amount_off: MinorUnits | None = None
+    """The coupon's terms when the checkout was priced: order changes reprice with these."""
+
+    def sold_coupon(self) -> Coupon | None:
+        """The coupon as it was sold (None: none, or deleted before its terms were kept)."""
+        if self.coupon_code is None or (
+            self.coupon_percent_off is None and self.coupon_amount_off is None
+        ):
+            return None
+        return Coupon(
+            code=self.coupon_code,
+            percent_off=self.coupon_percent_off,
+            amount_off=self.coupon_amount_off,
+        )
 
 
 class HoldLine(Record):
