@@ -3,21 +3,25 @@ dedupe key, however often its job runs, and Postgres records it with the row."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from integration.workers.outbox_support import Orders, RelayThread, WorkerProcess, job_outcomes
+from support import inject_fault
 
 from checkout.fulfilment import fulfil
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
-from schemas.outbox import Capture, CustomerUpsert, Refund
-from schemas.records import Shop
+from schemas.outbox import Capture, CustomerUpsert, ExpireSession, Refund, Void
+from schemas.records import OrderRecord, PaymentEvent, PaymentRecord, Shop
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
+from workers.failures import RetryLater
 from workers.jobs import perform_row
 from workers.queue import enqueue_rows, outbox_queue
 
@@ -164,3 +168,247 @@ def test_customer_upsert_uses_the_order_and_its_key(
     )
     assert perform_row(container, row2.id) == "done"
     assert account(emulator)["customers"] == 1
+
+
+def authorized_order(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> tuple[OrderRecord, str]:
+    """An order paid by an authorization still waiting for capture, and its PaymentIntent."""
+    session = paid_session(container, orders, emulator, manual_capture=True)
+    pi = session.payment_intent
+    order = orders.order({"MUG-WHITE": 2}, status="authorized", payment_intent_id=pi, shipping=0)
+    return order, pi
+
+
+def intent_status(container: Container, payment_intent_id: str) -> str:
+    return container.payments.retrieve_payment_intent(shop(container), payment_intent_id).status
+
+
+def payment_of(
+    container: Container, order: OrderRecord
+) -> tuple[PaymentRecord, list[PaymentEvent]]:
+    with container.uow() as uow:
+        payment = uow.orders.payment(order.id)
+        events = uow.orders.payment_events(order.id)
+    assert payment is not None
+    return payment, events
+
+
+def order_status(container: Container, order: OrderRecord) -> str:
+    with container.uow() as uow:
+        found = uow.orders.get(order.id)
+    assert found is not None
+    return found.status
+
+
+def clear_faults(emulator: EmulatorServer) -> None:
+    requests.delete(f"{emulator.url}/_emulator/faults", timeout=5).raise_for_status()
+
+
+def test_refunding_an_uncaptured_authorization_voids_it_and_records_it_once(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Stripe refunds only captured charges: an authorization is voided instead, and a later
+    refund of the same order finds it canceled and records nothing more."""
+    order, pi = authorized_order(container, orders, emulator)
+
+    def refund_row(key: str) -> int:
+        message = Refund(
+            shop_id="demo",
+            order_id=order.id,
+            checkout_id=order.checkout_id,
+            payment_intent_id=pi,
+            amount=order.total,
+            reason="requested_by_customer",
+        )
+        return orders.queue(message, key).id
+
+    assert perform_row(container, refund_row(f"order-{order.id}-refund")) == "done"
+    assert intent_status(container, pi) == "canceled"
+    assert perform_row(container, refund_row(f"order-{order.id}-refund-again")) == "done"
+
+    assert account(emulator).get("refunds", 0) == 0
+    payment, events = payment_of(container, order)
+    assert (payment.status, payment.voided_amount, payment.refunded_amount) == (
+        "canceled",
+        order.total,
+        0,
+    )
+    assert [e.kind for e in events] == ["authorized", "voided"]
+
+
+def test_capture_voids_an_authorization_that_owes_nothing(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    order, pi = authorized_order(container, orders, emulator)
+    with container.uow() as uow:  # a coupon applied in the window took the whole amount
+        uow.orders.set_totals(
+            order.id, subtotal=order.subtotal, discount=order.subtotal, shipping=0, total=0
+        )
+    row = orders.queue(
+        Capture(shop_id="demo", order_id=order.id, payment_intent_id=pi),
+        f"order-{order.id}-capture",
+    )
+    assert perform_row(container, row.id) == "done"
+    assert intent_status(container, pi) == "canceled"
+    assert order_status(container, order) == "captured"
+    payment, events = payment_of(container, order)
+    assert (payment.status, payment.captured_amount, payment.voided_amount) == (
+        "canceled",
+        0,
+        order.total,
+    )
+    assert [e.kind for e in events] == ["authorized", "voided"]
+
+
+def test_capture_takes_a_void_made_by_an_earlier_attempt_as_done(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """An attempt voided the authorization, then died before recording it; by the time the
+    job runs again its idempotency key is forgotten, and Stripe refuses a second void."""
+    order, pi = authorized_order(container, orders, emulator)
+    with container.uow() as uow:
+        uow.orders.set_totals(
+            order.id, subtotal=order.subtotal, discount=order.subtotal, shipping=0, total=0
+        )
+    container.payments.cancel_payment_intent(shop(container), pi, idempotency_key="long-ago")
+    row = orders.queue(
+        Capture(shop_id="demo", order_id=order.id, payment_intent_id=pi),
+        f"order-{order.id}-capture",
+    )
+    assert perform_row(container, row.id) == "done"
+    assert order_status(container, order) == "captured"
+    payment, events = payment_of(container, order)
+    assert payment.status == "canceled"
+    assert [e.kind for e in events] == ["authorized", "voided"]
+
+
+def test_capture_stripe_cannot_answer_is_retried_later_and_then_taken_once(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    order, pi = authorized_order(container, orders, emulator)
+    row = orders.queue(
+        Capture(shop_id="demo", order_id=order.id, payment_intent_id=pi),
+        f"order-{order.id}-capture",
+    )
+    inject_fault(emulator.url, f"/v1/payment_intents/{pi}/capture", 503, 100)
+    with pytest.raises(RetryLater):
+        perform_row(container, row.id)
+    after = orders.row(row.id)
+    assert (after.state, after.attempts) == ("pending", 1)
+    assert after.last_error is not None and after.last_error.startswith("stripe:APIError")
+    assert intent_status(container, pi) == "requires_capture"
+    assert order_status(container, order) == "capturing"  # the window stays closed
+
+    clear_faults(emulator)
+    assert perform_row(container, row.id) == "done"
+    assert intent_status(container, pi) == "succeeded"
+    assert order_status(container, order) == "captured"
+    payment, _ = payment_of(container, order)
+    assert payment.captured_amount == order.total
+
+
+def void_row(orders: Orders, order: OrderRecord, pi: str) -> int:
+    message = Void(shop_id="demo", order_id=order.id, payment_intent_id=pi)
+    return orders.queue(message, f"order-{order.id}-void").id
+
+
+def test_void_of_an_authorization_already_canceled_at_stripe_is_recorded(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """The authorization lapsed (or an earlier attempt voided it): Stripe refuses to cancel
+    it again, and the order's payment is recorded as voided all the same."""
+    order, pi = authorized_order(container, orders, emulator)
+    container.payments.cancel_payment_intent(shop(container), pi, idempotency_key="lapsed")
+    assert perform_row(container, void_row(orders, order, pi)) == "done"
+    payment, events = payment_of(container, order)
+    assert (payment.status, payment.voided_amount) == ("canceled", order.total)
+    assert [e.kind for e in events] == ["authorized", "voided"]
+
+
+def test_void_stripe_refuses_for_a_captured_payment_is_dead_and_records_nothing(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    session = paid_session(container, orders, emulator)  # captured at once
+    order = orders.order(status="cancelled", payment_intent_id=session.payment_intent)
+    row_id = void_row(orders, order, session.payment_intent)
+    assert perform_row(container, row_id) == "dead"
+    row = orders.row(row_id)
+    assert row.last_error is not None and row.last_error.startswith("stripe:InvalidRequestError")
+    assert intent_status(container, session.payment_intent) == "succeeded"
+    payment, events = payment_of(container, order)
+    assert payment.status == "succeeded"
+    assert [e.kind for e in events] == ["charged"]
+
+
+def test_void_stripe_cannot_answer_is_retried_later(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    order, pi = authorized_order(container, orders, emulator)
+    row_id = void_row(orders, order, pi)
+    inject_fault(emulator.url, f"/v1/payment_intents/{pi}/cancel", 503, 100)
+    with pytest.raises(RetryLater):
+        perform_row(container, row_id)
+    assert (orders.row(row_id).state, orders.row(row_id).attempts) == ("pending", 1)
+    assert intent_status(container, pi) == "requires_capture"
+    clear_faults(emulator)
+    assert perform_row(container, row_id) == "done"
+    assert intent_status(container, pi) == "canceled"
+
+
+def expire_row(orders: Orders, checkout_id: uuid.UUID, session_id: str) -> int:
+    message = ExpireSession(shop_id="demo", checkout_id=checkout_id, session_id=session_id)
+    return orders.queue(message, f"checkout-{checkout_id}-expire").id
+
+
+def lapsed_session(orders: Orders) -> tuple[int, str]:
+    """A checkout whose hold lapsed, its session still open at Stripe: the expiry row and
+    the session."""
+    checkout = orders.checkout({"MUG-WHITE": 1})
+    session_id = orders.stripe_session(checkout)
+    with orders.container.uow() as uow:
+        uow.checkouts.set_state(checkout.id, "expired")
+    return expire_row(orders, checkout.id, session_id), session_id
+
+
+def session_status(container: Container, session_id: str) -> str:
+    return container.payments.retrieve_session(shop(container), session_id).status
+
+
+def test_expiring_a_session_stripe_does_not_know_is_done(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Nothing can pay a session Stripe has no record of (it was purged, or never made it)."""
+    checkout = orders.checkout({"MUG-WHITE": 1}, state="expired", session_id="cs_test_unknown")
+    assert perform_row(container, expire_row(orders, checkout.id, "cs_test_unknown")) == "done"
+
+
+def test_expiring_a_session_refused_while_it_is_still_open_is_dead(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    row_id, session_id = lapsed_session(orders)
+    inject_fault(emulator.url, f"/v1/checkout/sessions/{session_id}/expire", 400, 1)
+    assert perform_row(container, row_id) == "dead"
+    assert session_status(container, session_id) == "open"
+
+
+def test_expiring_a_session_is_retried_when_stripe_cannot_answer(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Either call failing for a while (the expiry itself, or the look-up after a refusal)
+    leaves the row to RQ's next attempt, which expires the session."""
+    row_id, session_id = lapsed_session(orders)
+    path = f"/v1/checkout/sessions/{session_id}"
+    inject_fault(emulator.url, f"{path}/expire", 503, 100)
+    with pytest.raises(RetryLater):
+        perform_row(container, row_id)
+    clear_faults(emulator)
+    inject_fault(emulator.url, f"{path}/expire", 400, 100)
+    inject_fault(emulator.url, path, 503, 100, method="GET")
+    with pytest.raises(RetryLater):
+        perform_row(container, row_id)
+    clear_faults(emulator)
+    assert session_status(container, session_id) == "open"
+    assert (orders.row(row_id).state, orders.row(row_id).attempts) == ("pending", 2)
+    assert perform_row(container, row_id) == "done"
+    assert session_status(container, session_id) == "expired"
