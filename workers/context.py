@@ -28,12 +28,3 @@ def container() -> Container:
         if _current is None or _current[0] != os.getpid():
             _current = (os.getpid(), bootstrap())
         return _current[1]
-
-
-def reset() -> None:
-    """Forget (and close, if it is ours) the process's container."""
-    global _current
-    with _lock:
-        if _current is not None and _current[0] == os.getpid():
-            _current[1].close()
-        _current = None

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +23,11 @@ from support import api_checkout, db, pay
 from checkout import outbox_admin
 from checkout.merchant_events import new_endpoint_secret
 from checkout.webhook_signature import HEADER, SignatureError, verify
-from devstack.processes import wait_for
+from devstack.processes import free_port, wait_for
 from kassa.bootstrap import Container
 from repos.merchant_events import EndpointRow
 from stripe_emulator.server import EmulatorServer
+from workers.merchant_webhooks import DeliveryFailed, deliver
 
 
 @dataclass
@@ -171,3 +173,63 @@ def test_a_dead_delivery_is_visible_and_replayable(
     assert outbox_admin.replay(container, [dead.id]) == [dead.id]
     wait_for(lambda: webhook_rows(container, "done") == 1, what="the replayed delivery")
     assert [e["type"] for e in rec.accepted] == ["order.paid"]
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_a_redirect_fails_the_delivery_and_its_target_receives_nothing(
+    container: Container, receiver: tuple[Receiver, str]
+) -> None:
+    """Only the URL the merchant registered gets the event, even if it points elsewhere."""
+    rec, target = receiver
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(307)  # 307 keeps the method and body: the riskiest redirect
+            self.send_header("Location", target)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with container.uow() as uow:
+        event = uow.merchant_events.add("evt_moved", "demo", "order.paid", {"reference": "K-1"})
+    with http_server(Moved) as moved, pytest.raises(DeliveryFailed, match=r"^http_307$"):
+        deliver(f"{moved}/hooks", rec.secret, event, timeout=5)
+    assert (rec.accepted, rec.refused) == ([], 0)
+    assert deliver(target, rec.secret, event, timeout=5) == 200  # the target itself works
+    assert [e["id"] for e in rec.accepted] == ["evt_moved"]
+
+
+def test_an_endpoint_that_refuses_or_never_answers_fails_the_delivery(
+    container: Container,
+) -> None:
+    answered = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            answered.wait(10)  # longer than the delivery's timeout
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with container.uow() as uow:
+        event = uow.merchant_events.add("evt_silent", "demo", "order.paid", {"reference": "K-1"})
+    with pytest.raises(DeliveryFailed, match=r"^unreachable_URLError$"):
+        deliver(f"http://127.0.0.1:{free_port()}/hooks", "whsec_test", event, timeout=5)
+    with http_server(Silent) as silent:
+        try:
+            with pytest.raises(DeliveryFailed, match=r"^unreachable_TimeoutError$"):
+                deliver(f"{silent}/hooks", "whsec_test", event, timeout=0.5)
+        finally:
+            answered.set()
