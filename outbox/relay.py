@@ -120,7 +120,7 @@ class Relay:
                 self._linger(stop)
         finally:
             if listener is not None:
-                _close_quietly(listener)
+                listener.close()
             log.info("relay stopped")
 
     def _linger(self, stop: threading.Event) -> None:
@@ -162,13 +162,6 @@ class Relay:
                     break
             except psycopg.Error as exc:
                 log.warning("LISTEN connection lost", extra={"error": type(exc).__name__})
-                _close_quietly(listener)
+                listener.close()  # psycopg's close() does not raise, even on a dead connection
                 listener = None
         return listener
-
-
-def _close_quietly(listener: OutboxListener) -> None:
-    try:
-        listener.close()
-    except psycopg.Error:
-        pass
