@@ -43,7 +43,7 @@ class CheckoutRepository(Repository):
             (record.shop_id, record.idempotency_key),
         )
         if twin is None:  # the twin failed between our insert and select: insert again
-            return self.create_or_get(record)
+            return self.create_or_get(record)  # pragma: no cover - a race of microseconds
         return twin, False
 
     def get(self, shop_id: str, checkout_id: UUID, *, lock: bool = False) -> CheckoutRecord | None:

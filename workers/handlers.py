@@ -247,8 +247,8 @@ def _mail(effect: Effect, order_id: UUID, build: Callable[..., EmailMessage]) ->
         log.info("no email address; email skipped", extra={"order_ref": order.reference})
         return
     exponent = effect.uow.shops.currency_exponent(order.currency)
-    if exponent is None:
-        raise PermanentJobError("unknown_currency")
+    if exponent is None:  # orders.currency REFERENCES currencies: never, in practice
+        raise PermanentJobError("unknown_currency")  # pragma: no cover - FK to currencies
     settings = effect.services.settings
     lines = effect.uow.orders.lines(order.id)
     message = build(effect.shop, order, lines, exponent, settings, effect.dedupe_key)

@@ -112,6 +112,20 @@ def test_only_old_finished_rows_go(container: Container, orders: Orders) -> None
     assert again == {"outbox": 0, "stripe_events": 0, "checkouts": 0}
 
 
+def test_a_pass_stops_after_its_batch_limit_and_the_next_goes_on(
+    container: Container, orders: Orders
+) -> None:
+    """However much is old, one pass holds at most ``max_batches`` short transactions per
+    table; what is left goes in the next pass."""
+    old_done = [outbox_row(orders, "done", OLD) for _ in range(5)]
+    first = purge(container.uow, datetime.now(UTC), keep_days=30, batch_size=2, max_batches=2)
+    assert first == {"outbox": 4, "stripe_events": 0, "checkouts": 0}
+    assert sum(exists(container, "outbox", "id", i) for i in old_done) == 1
+    second = purge(container.uow, datetime.now(UTC), keep_days=30, batch_size=2, max_batches=2)
+    assert second == {"outbox": 1, "stripe_events": 0, "checkouts": 0}
+    assert not any(exists(container, "outbox", "id", i) for i in old_done)
+
+
 def test_the_worker_runs_retention_by_itself(
     settings: Settings,
     container: Container,
