@@ -27,6 +27,7 @@ from rq.job import Job
 from devstack.processes import Supervisor, free_port, wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
+from schemas.merchant_events import MerchantEvent
 from schemas.outbox import Message, StockLine, StockMirrorDecrement
 from schemas.records import (
     CheckoutRecord,
@@ -388,6 +389,15 @@ class Orders:
     def states(self, ids: list[int]) -> dict[int, str]:
         with self.container.uow() as uow:
             return {i: r.state for i in ids if (r := uow.outbox.get(i)) is not None}
+
+
+def merchant_event(container: Container, event_id: str) -> MerchantEvent:
+    """An ``order.paid`` event in the demo shop's feed, as fulfilment records one."""
+    with container.uow() as uow:
+        uow.merchant_events.add(event_id, "demo", "order.paid", {"reference": "K-1"})
+        event = uow.merchant_events.get(event_id)
+    assert event is not None
+    return event
 
 
 def dlq_json(settings: Settings) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from integration.workers.outbox_support import ROOT, Orders, env_for
+from integration.workers.outbox_support import ROOT, Orders, env_for, merchant_event
 from support import db
 
 from devstack.processes import free_port
@@ -104,8 +104,7 @@ def webhook_row(orders: Orders, endpoint_id: uuid.UUID, event_id: str) -> int:
 def test_deliveries_to_a_disabled_or_unknown_endpoint_are_skipped(
     container: Container, orders: Orders
 ) -> None:
-    with container.uow() as uow:
-        event = uow.merchant_events.add("evt_guard_1", "demo", "order.paid", {"reference": "K-1"})
+    event = merchant_event(container, "evt_guard_1")
     disabled = endpoint(container, active=False)
     assert perform_row(container, webhook_row(orders, disabled, event.id)) == "done"
     assert perform_row(container, webhook_row(orders, uuid.uuid4(), event.id)) == "done"

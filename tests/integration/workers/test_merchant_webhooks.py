@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from integration.workers.outbox_support import RelayThread, WorkerProcess
+from integration.workers.outbox_support import RelayThread, WorkerProcess, merchant_event
 from support import api_checkout, db, pay
 
 from checkout import outbox_admin
@@ -202,8 +202,7 @@ def test_a_redirect_fails_the_delivery_and_its_target_receives_nothing(
         def log_message(self, *args: object) -> None:
             pass
 
-    with container.uow() as uow:
-        event = uow.merchant_events.add("evt_moved", "demo", "order.paid", {"reference": "K-1"})
+    event = merchant_event(container, "evt_moved")
     with http_server(Moved) as moved, pytest.raises(DeliveryFailed, match=r"^http_307$"):
         deliver(f"{moved}/hooks", rec.secret, event, timeout=5)
     assert (rec.accepted, rec.refused) == ([], 0)
@@ -223,8 +222,7 @@ def test_an_endpoint_that_refuses_or_never_answers_fails_the_delivery(
         def log_message(self, *args: object) -> None:
             pass
 
-    with container.uow() as uow:
-        event = uow.merchant_events.add("evt_silent", "demo", "order.paid", {"reference": "K-1"})
+    event = merchant_event(container, "evt_silent")
     with pytest.raises(DeliveryFailed, match=r"^unreachable_URLError$"):
         deliver(f"http://127.0.0.1:{free_port()}/hooks", "whsec_test", event, timeout=5)
     with http_server(Silent) as silent:
