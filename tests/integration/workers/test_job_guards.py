@@ -19,10 +19,15 @@ from support import db
 from devstack.processes import free_port
 from kassa.bootstrap import Container, bootstrap
 from repos.merchant_events import EndpointRow
-from schemas.outbox import MerchantWebhook, OrderConfirmationEmail
+from schemas.outbox import (
+    MerchantWebhook,
+    OrderConfirmationEmail,
+    StockLine,
+    StockMirrorDecrement,
+)
 from schemas.settings import Settings
 from workers.failures import RetryLater
-from workers.jobs import perform_row
+from workers.jobs import perform_group, perform_row
 
 
 def raw_row(container: Container, kind: str, payload: dict[str, object]) -> int:
@@ -126,8 +131,9 @@ def test_a_delivery_of_an_event_that_does_not_exist_is_dead(
 def test_a_job_whose_database_is_unreachable_counts_no_attempt(
     settings: Settings, orders: Orders
 ) -> None:
-    """Postgres is down for the effect and for recording its failure: the job asks RQ to
-    run it again and the row, once Postgres is back, shows no attempt."""
+    """Postgres is down for the group's transaction, for each row's own and for recording
+    the failure: the job asks RQ to run it again, and the row, once Postgres is back,
+    shows no attempt."""
     row_id = orders.decrement("guard-unreachable")
     cut_off = bootstrap(
         settings.model_copy(
@@ -135,13 +141,30 @@ def test_a_job_whose_database_is_unreachable_counts_no_attempt(
         )
     )
     try:
-        with pytest.raises(RetryLater) as failed:
-            perform_row(cut_off, row_id)
+        outcomes, retry = perform_group(cut_off, [row_id], "demo")
     finally:
         cut_off.close()
-    assert failed.value.code == "PoolTimeout (unrecorded: PoolTimeout)"
+    assert (outcomes, retry) == ({}, "PoolTimeout (unrecorded: PoolTimeout)")
     row = orders.row(row_id)
     assert (row.state, row.attempts, row.last_error) == ("pending", 0, None)
+
+
+def test_a_bad_row_in_a_redis_only_group_is_counted_once_and_spares_the_others(
+    container: Container, orders: Orders
+) -> None:
+    """The group's transaction applies the good rows; the bad one goes the per-row way,
+    which counts its one attempt (the group's failed try is not counted)."""
+    container.mirror.replace("demo", {"MUG-WHITE": 10})
+    good = orders.decrement("guard-group-good", qty=2)
+    payload = StockMirrorDecrement(
+        shop_id="tokyo", order_reference="K-X", lines=[StockLine(sku="MUG-WHITE", quantity=3)]
+    ).model_dump(mode="json")
+    bad = raw_row(container, "stock_mirror.decrement", payload)
+    outcomes, retry = perform_group(container, [good, bad], "demo")
+    assert (outcomes, retry) == ({good: "done", bad: "dead"}, None)
+    assert container.mirror.levels("demo")["MUG-WHITE"] == 8
+    assert (orders.row(good).attempts, orders.row(bad).attempts) == (1, 1)
+    assert orders.row(bad).last_error == "shop_mismatch"
 
 
 def test_a_process_without_a_container_builds_one_from_its_environment(
