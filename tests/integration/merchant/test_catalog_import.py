@@ -89,6 +89,25 @@ def test_json_import_upserts_and_a_second_run_changes_nothing(
     assert db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'BULK-00001'") == 99
 
 
+def test_a_price_list_without_stock_changes_prices_and_no_stock(
+    client: Any, demo: Headers, container: Container
+) -> None:
+    body = catalog(3)
+    assert client.post("/admin/catalog/import", json=body, headers=demo).status_code == 200
+    levels = db(container, "SELECT string_agg(l::text, ',' ORDER BY sku) FROM inventory_levels l")
+    for product in body["products"]:
+        product["unit_amount"] += 1000
+        del product["stock"]
+    resp = client.post("/admin/catalog/import", json=body, headers=demo)
+    assert resp.status_code == 200, resp.get_json()
+    assert (resp.get_json()["stock_levels"], resp.get_json()["stock_changes"]) == (0, 0)
+    assert db(container, "SELECT unit_amount FROM products WHERE sku = 'BULK-00002'") == 1102
+    assert (
+        db(container, "SELECT string_agg(l::text, ',' ORDER BY sku) FROM inventory_levels l")
+        == levels
+    )
+
+
 def test_csv_import_and_buying_from_it_right_away(
     client: Any, demo: Headers, container: Container
 ) -> None:
