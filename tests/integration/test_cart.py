@@ -36,6 +36,17 @@ def test_removing_a_line_leaves_the_others(client: Any) -> None:
     assert shop.cart().get_json()["lines"] == after["lines"]
 
 
+def test_quantity_zero_removes_the_line_and_only_it(client: Any) -> None:
+    shop = Storefront(client)
+    shop.add("MUG-WHITE", 2)
+    cart = shop.add("STICKERS", 3).get_json()
+    after = shop.set_quantity(line_key(cart, "STICKERS"), 0).get_json()
+    assert [(line["sku"], line["quantity"]) for line in after["lines"]] == [("MUG-WHITE", 2)]
+    assert shop.cart().get_json()["lines"] == after["lines"]
+    gone = shop.set_quantity(line_key(cart, "STICKERS"), 1)
+    assert gone.status_code == 404 and gone.get_json()["error"]["code"] == "unknown_line"
+
+
 def test_a_line_delisted_since_it_was_added_drops_out_of_the_cart(
     client: Any, container: Container
 ) -> None:

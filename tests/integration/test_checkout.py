@@ -313,26 +313,6 @@ def test_changing_blue_leaves_red_alone(client: Any) -> None:
     assert shop.set_quantity("nope", 1).get_json()["error"]["code"] == "unknown_line"
 
 
-def test_quantity_zero_or_delete_removes_only_that_line(client: Any) -> None:
-    shop = Storefront(client)
-    shop.add("TSHIRT-RED-M", 1)
-    shop.add("TSHIRT-BLUE-M", 2)
-    cart = shop.add("MUG-WHITE", 3).get_json()
-    key = {line["sku"]: line["line_key"] for line in cart["lines"]}
-
-    cart = shop.set_quantity(key["TSHIRT-BLUE-M"], 0).get_json()
-    assert {ln["sku"]: ln["quantity"] for ln in cart["lines"]} == {
-        "TSHIRT-RED-M": 1,
-        "MUG-WHITE": 3,
-    }
-    removed = client.delete(f"/api/cart/items/{key['MUG-WHITE']}", headers=shop.headers)
-    assert [ln["sku"] for ln in removed.get_json()["lines"]] == ["TSHIRT-RED-M"]
-
-    again = client.delete(f"/api/cart/items/{key['MUG-WHITE']}", headers=shop.headers)
-    assert (again.status_code, again.get_json()["error"]["code"]) == (404, "unknown_line")
-    assert [ln["sku"] for ln in shop.cart().get_json()["lines"]] == ["TSHIRT-RED-M"]
-
-
 def test_shops_cannot_see_each_other(app: Any, client: Any) -> None:
     demo = Storefront(client)
     demo.add("MUG-WHITE", 1)
