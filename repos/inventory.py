@@ -202,7 +202,7 @@ class InventoryRepository(Repository):
                 " AND on_hand - reserved >= %(q)s",
                 updates,
             )
-            if cur.rowcount != len(updates):  # pragma: no cover - rows locked by the caller
+            if cur.rowcount != len(updates):
                 raise StockChanged(", ".join(f"{u['sku']}@{u['loc']}" for u in updates))
 
     def holds(self, checkout_id: UUID) -> list[HoldLine]:

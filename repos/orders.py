@@ -225,12 +225,12 @@ class OrderRepository(Repository):
 
     def record_void(
         self, order_id: UUID, payment_intent_id: str, kind: PaymentEventKind = "voided"
-    ) -> None:
+    ) -> bool:
         """The authorization was cancelled (by us, or lapsed at Stripe): nothing is owed.
-        Recorded once: a payment already ``canceled`` is left as it is."""
+        Recorded once: a payment already ``canceled`` is left as it is (False)."""
         before = self._by_intent(order_id, payment_intent_id)
         if before is None or before.status == "canceled":
-            return
+            return False
         payment_id = self._update_payment(
             order_id,
             payment_intent_id,
@@ -240,6 +240,7 @@ class OrderRepository(Repository):
         payment = self._by_intent(order_id, payment_intent_id)
         assert payment is not None
         self._payment_event(payment_id, kind, payment.voided_amount, payment_intent_id)
+        return True
 
     def lock_by_reference(self, shop_id: str, reference: str) -> OrderRecord | None:
         """The order row lock that capture and every change take (one at a time per order)."""

@@ -138,12 +138,14 @@ def refund(effect: Effect, msg: Refund) -> None:
 
 def _record_refund(effect: Effect, msg: Refund, refund_id: str | None) -> None:
     """The money is back (refunded, or the authorization voided when ``refund_id`` is
-    None): the payment says so, and the merchant hears of it."""
+    None): the payment says so, and the merchant hears of it, once: a second refund row
+    of an order whose authorization is already void records and tells nothing."""
     if msg.order_id is None:
         return
     order = _order(effect, msg.order_id)
     if refund_id is None:
-        effect.uow.orders.record_void(order.id, msg.payment_intent_id)
+        if not effect.uow.orders.record_void(order.id, msg.payment_intent_id):
+            return
     else:
         effect.uow.orders.record_refund(order.id, msg.payment_intent_id, msg.amount, refund_id)
     emit_order_in(effect.uow, "order.refunded", order)

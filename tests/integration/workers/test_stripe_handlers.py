@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from integration.workers.outbox_support import Orders, RelayThread, WorkerProcess, job_outcomes
-from support import inject_fault
+from support import db, inject_fault
 
 from checkout.fulfilment import fulfil
 from devstack.processes import wait_for
@@ -235,6 +235,8 @@ def test_refunding_an_uncaptured_authorization_voids_it_and_records_it_once(
         0,
     )
     assert [e.kind for e in events] == ["authorized", "voided"]
+    refunded = "SELECT count(*) FROM merchant_events WHERE type = 'order.refunded'"
+    assert db(container, refunded) == 1  # the merchant hears of it once
 
 
 def test_capture_takes_a_void_made_by_an_earlier_attempt_as_done(
