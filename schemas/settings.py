@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="KASSA_LOG_LEVEL")
     db_pool_timeout: float = Field(default=5.0, gt=0, alias="KASSA_DB_POOL_TIMEOUT")
     db_pool_max: int = Field(default=16, ge=1, alias="KASSA_DB_POOL_MAX")
-    """A worker needs ``worker_threads`` connections for its effects plus four (the job's
-    own, the reaper's, the reconciler's and retention's)."""
+    """A worker needs ``worker_threads`` connections for its effects, one per
+    ``worker_jobs``, and three more (the reaper's, the reconciler's and retention's)."""
     shop_cache_seconds: float = Field(default=5.0, ge=0, alias="KASSA_SHOP_CACHE_SECONDS")
     """How long a process trusts a shop it read; its own changes it sees at once."""
     cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="KASSA_CART_TTL_SECONDS")
@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     most rows of such a kind in one RQ job."""
     worker_shop_concurrency: int = Field(default=4, ge=1, alias="KASSA_WORKER_SHOP_CONCURRENCY")
     """At most this many effects of one shop run at once in a worker process."""
+    worker_jobs: int = Field(default=4, ge=1, alias="KASSA_WORKER_JOBS")
+    """RQ jobs a worker process runs at once (an RQ worker per thread, sharing the effect
+    threads and the per-shop bound), so a job waiting on a slow Stripe does not hold the
+    whole process."""
     job_max_attempts: int = Field(default=5, ge=1, alias="KASSA_JOB_MAX_ATTEMPTS")
     job_retry_base_seconds: float = Field(default=2.0, gt=0, alias="KASSA_JOB_RETRY_BASE_SECONDS")
     reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")

@@ -11,7 +11,8 @@ A group holds rows of one kind and one shop (``workers.queue.group_rows``):
   each effect and marks the ones that succeeded done in one statement. A row whose effect
   failed is then run again alone, by the per-row path below, which counts its attempt.
 * Every other kind (Stripe, SMTP): each row in its own transaction (``perform_row``), on
-  the process's thread pool, at most ``worker_shop_concurrency`` rows of a shop at once.
+  the process's thread pool, at most ``worker_shop_concurrency`` rows of a shop at once
+  across all the jobs the process runs (``worker_jobs``, ``workers.service``).
 
 A row that should be tried again makes the job raise ``RetryLater`` after all the others
 are finished; RQ's retry runs the group again, and the rows already done are skipped.
@@ -136,21 +137,32 @@ def _slots(shop_id: str, bound: int) -> threading.BoundedSemaphore:
 def _each_row(
     services: Services, row_ids: list[int], shop_id: str
 ) -> dict[int, Outcome | RetryLater]:
-    """``perform_row`` for each row; several at once on the pool when there are several."""
+    """``perform_row`` for each row, on the process's pool. The shop's slot is taken here,
+    in the job's thread, before a row goes to the pool: so a pool thread never waits for a
+    shop, and a shop at its bound holds back only its own rows (and the jobs carrying
+    them), never another shop's, whichever of the process's jobs they come from."""
+    if not row_ids:
+        return {}
     settings = services.settings
     slots = _slots(shop_id, settings.worker_shop_concurrency)
+    pool = _executor(settings.worker_threads)
 
     def one(row_id: int) -> Outcome | RetryLater:
-        with slots:
-            try:
-                return perform_row(services, row_id)
-            except RetryLater as exc:
-                return exc
+        try:
+            return perform_row(services, row_id)
+        except RetryLater as exc:
+            return exc
+        finally:
+            slots.release()
 
-    if len(row_ids) <= 1:
-        return {row_id: one(row_id) for row_id in row_ids}
-    pool = _executor(settings.worker_threads)
-    futures = {row_id: pool.submit(one, row_id) for row_id in row_ids}
+    futures = {}
+    for row_id in row_ids:
+        slots.acquire()
+        try:
+            futures[row_id] = pool.submit(one, row_id)
+        except BaseException:
+            slots.release()
+            raise
     return {row_id: future.result() for row_id, future in futures.items()}
 
 

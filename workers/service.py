@@ -1,10 +1,31 @@
-"""``kassa worker``: an RQ worker on the ``kassa`` queue, with RQ's scheduler (without it
-``Retry`` intervals never fire), plus the periodic hold reaper and reconciliation (stock
-mirror against Postgres, Stripe's events and sessions against orders), sharing one Container.
+"""``kassa worker``: RQ workers on the ``kassa`` queue, ``worker_jobs`` of them in threads
+of one process, with RQ's scheduler (without it ``Retry`` intervals never fire), plus the
+periodic hold reaper and reconciliation (stock mirror against Postgres, Stripe's events and
+sessions against orders), all sharing one Container.
 
-It is a ``SimpleWorker``: jobs run in this process, so the Container's pools are built
-once and reused; isolation and parallelism come from running more worker processes.
-If Redis goes away the worker waits and starts over instead of exiting.
+Each RQ worker runs one job at a time in its own thread (a ``SimpleWorker``: no fork, so the
+Container's pools are built once and reused). Several of them in one process share the
+effect threads and the per-shop bound of ``workers.jobs``, so those, not the job boundary,
+bound what is in flight: a job waiting on a slow Stripe holds one thread, not the process.
+Each is its own RQ worker (its own registration, started registry entries, heartbeats),
+so RQ's bookkeeping and our recovery after a crash (``docs/outbox.md``) see N ordinary
+workers that happen to share a pid. Only the first runs RQ's scheduler.
+
+The main thread owns SIGTERM and SIGINT. The first asks every worker to stop: each
+finishes the job it holds (an idle one notices within ``DEQUEUE_TIMEOUT_SECONDS``) and the
+process exits 0. A second one exits at once; the jobs it cuts short are recovered like
+those of a killed worker. If Redis goes away a worker waits and starts over instead of
+exiting.
+
+**No per-job timeout.** RQ's default penalty (SIGALRM) only works in the main thread, and
+its thread-safe one (``TimerDeathPenalty``) injects an exception at an arbitrary point of
+the job's thread: it cannot interrupt a blocking call (a socket read, a lock wait), which
+is what a hung job is stuck in, and where it does land (inside a pool's or a semaphore's
+bookkeeping) it can leak a Postgres connection or a shop's slot for the life of the
+process. Every blocking call a job makes has a deadline of its own instead: Stripe
+(``stripe_timeout_seconds``, retries counted), SMTP, merchant webhooks, the Postgres pool's
+wait, Redis's socket timeout. The job's RQ timeout (300 s) still sets how long RQ keeps its
+started-registry entry before treating it as abandoned.
 """
 
 from __future__ import annotations
@@ -21,12 +42,14 @@ from typing import Any
 
 import redis
 from rq import SimpleWorker
+from rq.timeouts import BaseDeathPenalty
 
 from checkout.ports import Services
 from checkout.reaper import reap
 from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
 from workers import context
+from workers.failures import error_code
 from workers.queue import QUEUE_NAME
 from workers.retention import purge
 
@@ -36,27 +59,58 @@ MAINTENANCE_INTERVAL_SECONDS = 30
 """How soon RQ restarts a dead scheduler process and cleans its registries."""
 
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""Waits before starting over after consecutive exits of the worker loop (Redis errors)."""
+"""Waits before starting over after consecutive exits of a worker loop (Redis errors)."""
 
-PERIODIC_CONNECTIONS = 4
-"""Postgres connections a worker needs beside its effect threads: the job's own, the
+PERIODIC_CONNECTIONS = 3
+"""Postgres connections a worker needs beside its effect threads and its job threads: the
 reaper's, the reconciler's and retention's."""
 
 HEALTHY_RUN_SECONDS = 60.0
 """A worker loop that ran this long before exiting starts the backoff from the beginning."""
 
+DEQUEUE_TIMEOUT_SECONDS = 5
+"""How long an idle worker blocks on Redis before it looks at the stop request again (RQ's
+default, 405 s, would hold a warm shutdown that long)."""
+
+
+class NoDeathPenalty(BaseDeathPenalty):
+    """No per-job timeout (see the module's docstring for why)."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
 
 class KassaWorker(SimpleWorker):
+    """An RQ worker meant to run in a thread: no signal handlers (the main thread owns
+    them), no SIGALRM, and a stop request that is the process's ``stop`` event."""
+
     max_connection_wait_time = 5.0
     """RQ's reconnect backoff caps at 60 s by default; a short cap resumes soon after an outage."""
 
-    def __init__(self, *args: Any, on_stop: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_stop = on_stop
+    death_penalty_class = NoDeathPenalty
 
-    def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self._on_stop()
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+        self._stop = stop  # before RQ's __init__, which resets ``_stop_requested``
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @_stop_requested.setter
+    def _stop_requested(self, value: bool) -> None:
+        if value:
+            self._stop.set()
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return DEQUEUE_TIMEOUT_SECONDS
+
+    def _install_signal_handlers(self) -> None:
+        """Signals are the main thread's (``run_worker``)."""
 
 
 def reap_now(services: Services) -> int:
@@ -90,16 +144,28 @@ class Periodic(threading.Thread):
 def run_worker(container: Container, *, burst: bool = False, periodic: bool = True) -> int:
     context.install(container)
     settings = container.settings
-    if settings.db_pool_max < settings.worker_threads + PERIODIC_CONNECTIONS:
+    needed = settings.worker_threads + settings.worker_jobs + PERIODIC_CONNECTIONS
+    if settings.db_pool_max < needed:
         log.warning(
-            "KASSA_DB_POOL_MAX is below KASSA_WORKER_THREADS + 4; effects will wait for connections",
-            extra={"db_pool_max": settings.db_pool_max, "worker_threads": settings.worker_threads},
+            "KASSA_DB_POOL_MAX is below KASSA_WORKER_THREADS + KASSA_WORKER_JOBS + 3;"
+            " effects will wait for connections",
+            extra={
+                "db_pool_max": settings.db_pool_max,
+                "worker_threads": settings.worker_threads,
+                "worker_jobs": settings.worker_jobs,
+            },
         )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("cold shutdown: jobs in flight are left to crash recovery")
+            raise SystemExit(1)
+        log.info("warm shutdown: finishing the jobs in flight")
         stop.set()
 
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     if periodic and not burst:
         reaper = functools.partial(reap_now, container)
         Periodic("reaper", reaper, settings.reaper_interval_seconds, stop).start()
@@ -117,31 +183,52 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
             settings.retention_interval_seconds,
             stop,
         ).start()
+    loops = [
+        threading.Thread(
+            target=work_loop,
+            args=(container, stop),
+            kwargs={"burst": burst, "with_scheduler": i == 0},
+            name=f"kassa-jobs-{i}",
+            daemon=True,  # a cold shutdown does not wait for them
+        )
+        for i in range(settings.worker_jobs)
+    ]
+    for loop in loops:
+        loop.start()
+    for loop in loops:
+        while loop.is_alive():
+            loop.join(0.5)  # short waits, so that the main thread keeps handling signals
+    stop.set()
+    return 0
+
+
+def work_loop(
+    container: Container, stop: threading.Event, *, burst: bool, with_scheduler: bool
+) -> None:
+    """One RQ worker after another until ``stop``: a loop that exits (Redis went away) is
+    replaced after a backoff, so an outage never ends the process."""
     failures = 0
     while not stop.is_set():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
         started = time.monotonic()
         try:
             worker = KassaWorker(
                 [QUEUE_NAME],
                 connection=container.redis,
                 maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
-                on_stop=stop.set,
+                stop=stop,
             )
             worker.work(
-                burst=burst, with_scheduler=True, logging_level=container.settings.log_level
+                burst=burst,
+                with_scheduler=with_scheduler,
+                logging_level=container.settings.log_level,
             )
         except redis.RedisError as exc:
             log.warning("worker lost Redis", extra={"error": type(exc).__name__})
+        except Exception as exc:  # a thread that died here would shrink the process for good
+            log.error("worker loop failed", extra={"error": error_code(exc)})
         if burst:
-            break
+            return
         if time.monotonic() - started > HEALTHY_RUN_SECONDS:
             failures = 0
-        if not stop.is_set():
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
-            stop.wait(RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)])
-            failures += 1
-    stop.set()
-    return 0
+        stop.wait(RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)])
+        failures += 1
