@@ -41,7 +41,8 @@ from types import FrameType
 from typing import Any
 
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
 
 from checkout.ports import Services
@@ -108,6 +109,19 @@ class KassaWorker(SimpleWorker):
     @property
     def dequeue_timeout(self) -> int:
         return DEQUEUE_TIMEOUT_SECONDS
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """RQ's wait for a job, cut into ``timeout`` slices (RQ itself keeps blocking until a
+        job comes, and counts on a signal to interrupt it); ``None`` once stop is asked,
+        which ends RQ's work loop."""
+        if timeout is None:  # burst: one non-blocking look
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while True:
+            found = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            if found is not None or self._stop.is_set():
+                return found
 
     def _install_signal_handlers(self) -> None:
         """Signals are the main thread's (``run_worker``)."""
