@@ -119,19 +119,18 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 _shop_slots: dict[str, threading.BoundedSemaphore] = {}
 
 
-def _executor(threads: int) -> ThreadPoolExecutor:
-    """The process's pool for I/O-bound effects, built on first use (again after a fork)."""
+def _pool_and_slots(
+    threads: int, shop_id: str, bound: int
+) -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
+    """The process's pool for I/O-bound effects and the shop's slots, shared by every job
+    the process runs; built on first use (again after a fork), under one lock, so that
+    jobs starting together all get the same semaphore."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
             _pool = (os.getpid(), ThreadPoolExecutor(threads, thread_name_prefix="kassa-effect"))
             _shop_slots.clear()
-        return _pool[1]
-
-
-def _slots(shop_id: str, bound: int) -> threading.BoundedSemaphore:
-    with _pool_lock:
-        return _shop_slots.setdefault(shop_id, threading.BoundedSemaphore(bound))
+        return _pool[1], _shop_slots.setdefault(shop_id, threading.BoundedSemaphore(bound))
 
 
 def _each_row(
@@ -144,8 +143,9 @@ def _each_row(
     if not row_ids:
         return {}
     settings = services.settings
-    slots = _slots(shop_id, settings.worker_shop_concurrency)
-    pool = _executor(settings.worker_threads)
+    pool, slots = _pool_and_slots(
+        settings.worker_threads, shop_id, settings.worker_shop_concurrency
+    )
 
     def one(row_id: int) -> Outcome | RetryLater:
         try:
