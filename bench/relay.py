@@ -214,15 +214,16 @@ def timings(stack: Stack, phase: Phase) -> None:
     phase.enqueue_window_seconds = max(r["enq"] for r in rows) - min(r["enq"] for r in rows)
 
 
-def registered_workers(stack: Stack) -> int:
+def worker_processes(stack: Stack) -> int:
+    """Processes with an RQ worker on the queue (each runs ``KASSA_WORKER_JOBS`` of them)."""
     with stack.container() as c:
-        return Worker.count(connection=c.redis, queue=outbox_queue(c.redis))
+        return len({w.pid for w in Worker.all(connection=c.redis, queue=outbox_queue(c.redis))})
 
 
 def start_worker(stack: Stack, index: int) -> None:
     stack.spawn(f"worker-{index}", "ops.cli", "worker", "--no-periodic")
     deadline = time.monotonic() + 30
-    while registered_workers(stack) < index + 1:
+    while worker_processes(stack) < index + 1:
         stack.check_alive()
         if time.monotonic() > deadline:
             raise SystemExit(f"worker {index} did not register with Redis within 30s")
