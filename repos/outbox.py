@@ -120,9 +120,12 @@ class OutboxRepository(Repository):
         self.mark_many_done([row_id])
 
     def mark_many_done(self, row_ids: list[int]) -> None:
+        """``done_at`` is the moment the effect was done (``clock_timestamp()``), not the
+        start of its transaction (``now()``), which came before the Stripe or SMTP call."""
         if row_ids:
             self.conn.execute(
-                "UPDATE outbox SET state = 'done', done_at = now(), attempts = attempts + 1,"
+                "UPDATE outbox SET state = 'done', done_at = clock_timestamp(),"
+                " attempts = attempts + 1,"
                 " last_error = NULL WHERE id = ANY(%s)",
                 (row_ids,),
             )
