@@ -78,10 +78,10 @@ def test_the_shop_bound_spans_the_jobs_of_a_process(
     smtp_sink: Callable[..., SmtpSink],
 ) -> None:
     """Four jobs of two emails each run at once, with eight threads to spare, but the shop
-    may have three in flight: the server, waiting (2 s, in vain) for a fourth, sees three,
+    may have three in flight: the server, waiting (5 s, in vain) for a fourth, sees three,
     which also means rows of two jobs were in flight together."""
     sink = smtp_sink()
-    sink.hold(until=4, seconds=2.0)
+    sink.hold(until=4, seconds=5.0)
     worker_settings, ids = emails_in_jobs_of_two(
         container,
         settings,
