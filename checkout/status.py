@@ -11,6 +11,7 @@ from checkout.intent import same_secret
 from checkout.lifecycle import UNSETTLED_STATES
 from checkout.ports import PaymentProviderError, Services
 from checkout.window import remaining_seconds
+from repos.unit_of_work import UnitOfWork
 from schemas.checkout import CheckoutStatus, OrderSummary
 from schemas.records import CheckoutRecord, OrderRecord, Shop
 
@@ -44,7 +45,7 @@ def checkout_status(services: Services, shop: Shop, checkout: CheckoutRecord) ->
     """The state, after asking Stripe directly if the session may have been paid without a
     webhook reaching us yet (Stripe's recommended dual path)."""
     with services.uow() as uow:
-        order = uow.orders.by_checkout(checkout.id)
+        checkout, order = _current_in(uow, shop, checkout)
     if order is None and checkout.state in UNSETTLED_STATES and checkout.stripe_session_id:
         try:
             session = services.payments.retrieve_session(shop, checkout.stripe_session_id)
@@ -53,8 +54,21 @@ def checkout_status(services: Services, shop: Shop, checkout: CheckoutRecord) ->
         except PaymentProviderError:
             pass  # Stripe unreachable: report what we know; the webhook will still come
         with services.uow() as uow:
-            checkout = uow.checkouts.get(shop.id, checkout.id) or checkout
-            order = uow.orders.by_checkout(checkout.id)
+            checkout, order = _current_in(uow, shop, checkout)
     state = "open" if checkout.state == "pending" else checkout.state
     summary = order_summary(shop, order, datetime.now(UTC)) if order else None
     return CheckoutStatus(state=state, order=summary, order_id=order.id if order else None)
+
+
+def _current_in(
+    uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord
+) -> tuple[CheckoutRecord, OrderRecord | None]:
+    """The checkout and its order, never contradicting each other. An order commits with
+    its checkout's settled state, but two reads are two snapshots: a webhook committing
+    between them would pair an open checkout with its order. So the checkout is read
+    again when its order was seen and it still looked unsettled."""
+    checkout = uow.checkouts.get(shop.id, checkout.id) or checkout
+    order = uow.orders.by_checkout(checkout.id)
+    if order is not None and checkout.state in UNSETTLED_STATES:  # pragma: no cover - a race
+        checkout = uow.checkouts.get(shop.id, checkout.id) or checkout  # settled meanwhile
+    return checkout, order
