@@ -7,12 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psycopg
-from integration.workers.outbox_support import DEADLINE, Orders, SmtpSink, WorkerProcess
+from integration.workers.outbox_support import (
+    DEADLINE,
+    Orders,
+    SmtpSink,
+    WorkerProcess,
+    run_cli,
+)
 
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
 from outbox.relay import Relay
-from schemas.outbox import OrderConfirmationEmail
+from schemas.outbox import OrderConfirmationEmail, StockLine, StockMirrorDecrement
 from schemas.settings import Settings
 from workers.queue import outbox_queue
 
@@ -172,3 +178,57 @@ def test_kill_with_several_jobs_in_flight_applies_each_row_once(
     wait_for(finished, what="every row after the restart", context=second.log_tail)
     assert container.mirror.levels("demo")["MUG-WHITE"] == 30
     assert {orders.row(i).attempts for i in ids} == {1}
+
+
+def test_a_second_signal_leaves_the_jobs_in_flight_to_crash_recovery(
+    container: Container,
+    settings: Settings,
+    orders: Orders,
+    worker_process: Callable[..., WorkerProcess],
+    smtp_sink: Callable[..., SmtpSink],
+) -> None:
+    """Ctrl-C twice: the worker does not wait for the emails the server still holds; it
+    exits 1 at once (the stale sweep picks those rows up, as after a kill)."""
+    sink = smtp_sink()
+    sink.hold(until=9, seconds=3 * DEADLINE)
+    worker_settings, ids = emails_in_jobs_of_two(
+        container, settings, orders, sink, worker_jobs=4, worker_shop_concurrency=8
+    )
+    worker = worker_process(worker_settings)
+    wait_for(lambda: sink.handler.in_flight == 8, timeout=DEADLINE, what="eight emails held")
+    assert worker.proc is not None
+    worker.proc.terminate()
+    wait_for(lambda: "warm shutdown" in worker.log_tail(400), what="the first signal")
+    worker.proc.terminate()
+    assert worker.proc.wait(DEADLINE) == 1
+    assert "cold shutdown" in worker.log_tail(400)
+    assert not all_done(orders, ids)
+    sink.hold(until=0, seconds=0)
+
+
+def test_a_burst_worker_drains_the_queue_and_exits(
+    container: Container, settings: Settings, orders: Orders
+) -> None:
+    """``kassa worker --burst`` (one pass, for scripts and CI) does the queued rows and
+    exits 0; with a pool too small for its threads it says so, and still gets there."""
+    container.mirror.replace("demo", {"MUG-WHITE": 10})
+    ids = [
+        orders.queue(
+            StockMirrorDecrement(
+                shop_id="demo",
+                order_reference=f"o{i}",
+                lines=[StockLine(sku="MUG-WHITE", quantity=1)],
+            ),
+            f"order-o{i}-stock",
+        ).id
+        for i in range(3)
+    ]
+    assert Relay(container).run_once() == 3
+    small = settings.model_copy(update={"db_pool_max": 4})
+
+    result = run_cli(small, "worker", "--burst", "--no-periodic")
+
+    assert result.returncode == 0, result.stderr
+    assert "KASSA_DB_POOL_MAX is below" in result.stdout + result.stderr
+    assert all_done(orders, ids)
+    assert container.mirror.levels("demo")["MUG-WHITE"] == 7
