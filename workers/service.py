@@ -9,7 +9,8 @@ effect threads and the per-shop bound of ``workers.jobs``, so those, not the job
 bound what is in flight: a job waiting on a slow Stripe holds one thread, not the process.
 Each is its own RQ worker (its own registration, started registry entries, heartbeats),
 so RQ's bookkeeping and our recovery after a crash (``docs/outbox.md``) see N ordinary
-workers that happen to share a pid. Only the first runs RQ's scheduler.
+workers that happen to share a pid. RQ's scheduler runs in a thread of its own
+(``Scheduler``), not in the process RQ would fork for it.
 
 The main thread owns SIGTERM and SIGINT. The first asks every worker to stop: each
 finishes the job it holds (an idle one notices within ``DEQUEUE_TIMEOUT_SECONDS``) and the
@@ -30,6 +31,7 @@ started-registry entry before treating it as abandoned.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -43,6 +45,7 @@ from typing import Any
 import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.timeouts import BaseDeathPenalty
 
 from checkout.ports import Services
@@ -155,6 +158,43 @@ class Periodic(threading.Thread):
                 log.warning(f"{self.name} pass failed", extra={"error": type(exc).__name__})
 
 
+class Scheduler(threading.Thread):
+    """RQ's scheduler: every ``interval`` seconds it moves the jobs whose retry time has
+    come (RQ's ``Retry`` intervals) back into the queue, holding RQ's lock on the queue so
+    that one scheduler among all workers does it.
+
+    RQ runs it in a process forked from the worker. Forking a process that has threads (the
+    job threads, the effects pool, the periodic passes) copies the locks those threads hold
+    at that instant (logging's, a connection pool's) with no thread left to release them:
+    a scheduler child stuck on one never enqueues a retry again, and the rows wait for the
+    relay's stale sweep. So it runs here, as a thread, with RQ's own steps."""
+
+    def __init__(self, connection: redis.Redis, stop: threading.Event) -> None:
+        super().__init__(name="kassa-scheduler", daemon=True)
+        self.scheduler = RQScheduler([QUEUE_NAME], connection=connection)
+        self.stop = stop
+
+    def run(self) -> None:
+        while True:
+            self.run_once()
+            if self.stop.wait(self.scheduler.interval):
+                break
+        with contextlib.suppress(redis.RedisError):
+            self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+
+    def run_once(self) -> None:
+        try:
+            # Without the lock, ask again at every pass (one Redis call): a worker holding it
+            # that dies lets it lapse after a minute, and another takes over at once.
+            if not self.scheduler.acquired_locks or self.scheduler.should_reacquire_locks:
+                self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+            if self.scheduler.acquired_locks:
+                self.scheduler.heartbeat()  # type: ignore[no-untyped-call]
+                self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            log.warning("scheduler lost Redis", extra={"error": type(exc).__name__})
+
+
 def run_worker(container: Container, *, burst: bool = False, periodic: bool = True) -> int:
     context.install(container)
     settings = container.settings
@@ -197,11 +237,17 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
             settings.retention_interval_seconds,
             stop,
         ).start()
+    scheduler = Scheduler(container.redis, stop)
+    if burst:  # one pass: what is due now joins the queue this run drains
+        scheduler.run_once()
+        scheduler.scheduler.release_locks()  # type: ignore[no-untyped-call]
+    else:
+        scheduler.start()
     loops = [
         threading.Thread(
             target=work_loop,
             args=(container, stop),
-            kwargs={"burst": burst, "with_scheduler": i == 0},
+            kwargs={"burst": burst},
             name=f"kassa-jobs-{i}",
             daemon=True,  # a cold shutdown does not wait for them
         )
@@ -216,9 +262,7 @@ def run_worker(container: Container, *, burst: bool = False, periodic: bool = Tr
     return 0
 
 
-def work_loop(
-    container: Container, stop: threading.Event, *, burst: bool, with_scheduler: bool
-) -> None:
+def work_loop(container: Container, stop: threading.Event, *, burst: bool) -> None:
     """One RQ worker after another until ``stop``: a loop that exits (Redis went away) is
     replaced after a backoff, so an outage never ends the process."""
     failures = 0
@@ -233,7 +277,7 @@ def work_loop(
             )
             worker.work(
                 burst=burst,
-                with_scheduler=with_scheduler,
+                with_scheduler=False,  # ``Scheduler`` instead
                 logging_level=container.settings.log_level,
             )
         except redis.RedisError as exc:
