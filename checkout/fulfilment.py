@@ -287,14 +287,7 @@ def _add_to_order_in(
             ),
             f"{key}-metadata",
         )
-    uow.outbox.add_message(
-        StockMirrorDecrement(
-            shop_id=shop.id,
-            order_reference=order.reference,
-            lines=[StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines],
-        ),
-        f"{key}-stock",
-    )
+    uow.outbox.add_message(_units_sold(checkout, order), f"{key}-stock")
     email_in(uow, order, "items_added", key)
     details: dict[str, JsonValue] = {
         "checkout_id": str(checkout.id),
@@ -355,6 +348,15 @@ def _create_order_in(
     return order
 
 
+def _units_sold(checkout: CheckoutRecord, order: OrderRecord) -> StockMirrorDecrement:
+    """The stock mirror's share of a paid checkout: its lines leave the shelf."""
+    return StockMirrorDecrement(
+        shop_id=checkout.shop_id,
+        order_reference=order.reference,
+        lines=[StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines],
+    )
+
+
 def _queue_effects_in(
     uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord, order: OrderRecord, pi: str | None
 ) -> None:
@@ -390,13 +392,8 @@ def _queue_effects_in(
             extra={"shop_id": shop.id, "order_ref": order.reference},
         )
         return
-    lines = [StockLine(sku=ln.sku, quantity=ln.quantity) for ln in checkout.lines]
     effects += [
-        (
-            StockMirrorDecrement(shop_id=shop.id, order_reference=order.reference, lines=lines),
-            f"{key}-stock",
-            None,
-        ),
+        (_units_sold(checkout, order), f"{key}-stock", None),
         (OrderConfirmationEmail(shop_id=shop.id, order_id=order_id), f"{key}-email", None),
     ]
     if order.customer_email:
