@@ -33,6 +33,9 @@ from typing import Any
 import requests
 from loadgen import (
     Call,
+    Client,
+    LoadError,
+    Reply,
     Result,
     Sample,
     observed,
@@ -56,7 +59,7 @@ def checkout_call(
 ) -> Call:
     urls = stack.web_urls
 
-    def call(session: requests.Session, i: int) -> requests.Response:
+    def call(session: Client, i: int) -> Reply:
         line_sku = BENCH_SKUS[i % len(BENCH_SKUS)] if spread else sku
         return session.post(
             f"{urls[i % len(urls)]}/api/checkout",
@@ -211,7 +214,7 @@ def double_clicks(stack: Stack, pairs_total: int, run: str, sku: str, in_flight:
                 samples[slot].append(
                     Sample(k, time.perf_counter() - t0, resp.status_code, None, body)
                 )
-            except requests.RequestException as exc:
+            except LoadError as exc:
                 samples[slot].append(Sample(k, time.perf_counter() - t0, 0, type(exc).__name__))
 
     def go() -> Result:
@@ -262,7 +265,7 @@ def emulator_direct(stack: Stack, n: int, label: str, concurrency: int = 1) -> R
     expires = int(time.time()) + 3600
     run = uuid.uuid4().hex[:8]
 
-    def call(session: requests.Session, i: int) -> requests.Response:
+    def call(session: Client, i: int) -> Reply:
         form = {
             "mode": "payment",
             "line_items[0][price_data][currency]": "usd",

@@ -36,6 +36,8 @@ from typing import Any
 import requests
 import stripe
 from loadgen import (
+    Client,
+    Reply,
     Result,
     observed,
     print_cpu_table,
@@ -79,7 +81,7 @@ def restore_secret(stack: Stack, previous: str | None) -> None:
 
 
 def create_checkouts(stack: Stack, n: int, run: str, spread: bool) -> list[dict[str, Any]]:
-    def call(session: requests.Session, i: int) -> requests.Response:
+    def call(session: Client, i: int) -> Reply:
         sku = BENCH_SKUS[i % len(BENCH_SKUS)] if spread else "MUG-WHITE"
         return session.post(
             f"{stack.web_urls[i % len(stack.web_urls)]}/api/checkout",
@@ -136,9 +138,7 @@ def event(session: dict[str, Any], event_id: str) -> dict[str, Any]:
     }
 
 
-def post_event(
-    session: requests.Session, url: str, event: dict[str, Any] | str, secret: str
-) -> requests.Response:
+def post_event(session: Client, url: str, event: dict[str, Any] | str, secret: str) -> Reply:
     """Deliver one event to the shop's webhook on ``url``, signed as Stripe would."""
     payload = event if isinstance(event, str) else json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(payload, secret)
@@ -157,12 +157,12 @@ def webhook_load(
     secret: str,
     concurrency: int,
     expect_result: str,
-    clients: list[requests.Session] | None = None,
+    clients: list[Client] | None = None,
 ) -> Result:
     urls = stack.web_urls
     bodies = [json.dumps(e) for e in events]
 
-    def call(session: requests.Session, i: int) -> requests.Response:
+    def call(session: Client, i: int) -> Reply:
         return post_event(session, urls[i % len(urls)], bodies[i], secret)
 
     result = observed(

@@ -1,4 +1,9 @@
-"""Rate limits (flask-limiter on Redis): checkout creation per client IP, per shop.
+"""Rate limits (flask-limiter on Redis): checkout creation per client IP, per shop, and
+console sign-in per client IP.
+
+Every limit is a decorator on its view, and a decorated view checks its own limit. So
+flask-limiter's ``before_request`` check, which would look up limits for every request
+(webhooks, pages, the merchant API) and find none, is taken off the app.
 
 The client IP is the socket's peer unless ``KASSA_TRUSTED_PROXY_COUNT`` says how many
 proxies in front of us may be believed (werkzeug's ProxyFix does the counting).
@@ -55,3 +60,4 @@ def init_limits(app: Flask, redis_url: str, trusted_proxies: int) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = redis_url
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
     limiter.init_app(app)
+    app.before_request_funcs[None].remove(limiter._check_request_limit)

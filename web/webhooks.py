@@ -9,12 +9,10 @@ from checkout.webhooks import handle_webhook
 from schemas.api import WebhookReceived
 from schemas.stripe import StripeWebhookPayload
 from web.context import container
-from web.limits import limiter
 from web.metrics import WEBHOOKS
 from web.openapi import documented
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-limiter.exempt(bp)  # Stripe's deliveries are authenticated, not rate limited
 
 
 @bp.post("/stripe/<shop_id>")
