@@ -5,6 +5,7 @@ between tests by truncation rather than by mocks."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,28 @@ def container(settings: Settings, emulator: EmulatorServer) -> Iterator[Containe
         yield c
     finally:
         c.close()
+
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, embedded Postgres runs as a system user that must be able to walk down to its
+    data directory, and ``start_services`` opens the path up for it. pytest's shared root
+    (``/tmp/pytest-of-root``) is set back to mode 0700 by every pytest session that starts,
+    so another session starting on the same machine (another checkout's suite) could cut a
+    test's Postgres off its data directory in the middle of ``initdb``. A session of ours
+    takes a temporary root of its own instead (kept when a test failed, for its files)."""
+    if os.geteuid() == 0 and config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="kassa-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    own = session.config.stash.get(_OWN_BASETEMP, None)
+    if own and exitstatus == 0:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def pytest_report_header() -> str:

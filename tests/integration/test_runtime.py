@@ -64,3 +64,11 @@ def test_explicit_urls_win(tmp_path: Path) -> None:
     )
     assert (services.database_url, services.redis_url) == ("postgresql://x/y", "redis://z")
     assert services.postgres is None and services.redis is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres as another user")
+def test_test_data_directories_are_out_of_reach_of_other_pytest_sessions(tmp_path: Path) -> None:
+    """Another pytest session starting on the machine resets pytest's shared root to 0700
+    (see tests/conftest.py): a test's Postgres data directory must not live under it."""
+    assert "pytest-of-" not in str(tmp_path)
+    assert tmp_path.parent.name.startswith("kassa-pytest-")
