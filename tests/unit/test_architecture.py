@@ -194,3 +194,35 @@ def test_the_transaction_rules_detect_offenders(tmp_path: Path) -> None:
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["view", "write"]
     write = tree.body[1]
     assert isinstance(write, ast.FunctionDef) and runs_in_callers_transaction(write)
+
+
+def private_devstack_imports(path: Path) -> list[str]:
+    """``from devstack... import _name``: a private helper of the development wing used
+    from outside it (a renamed or reworked helper then breaks a bench or a test silently)."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "devstack"
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+
+
+def test_nothing_outside_the_development_wing_uses_its_private_names() -> None:
+    """``kassa dev``, the benches and the tests share devstack's public names only."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for folder in [*PACKAGES, "bench", "tests"]
+        if folder != "devstack"
+        for path in python_files(folder)
+        for name in private_devstack_imports(path)
+    ]
+    assert offenders == []
+
+
+def test_the_private_import_rule_detects_offenders(tmp_path: Path) -> None:
+    sample = tmp_path / "b.py"
+    sample.write_text(
+        "from devstack.processes import _killpg, wait_for\nfrom checkout.reconcile import _x\n"
+    )
+    assert private_devstack_imports(sample) == ["devstack.processes._killpg"]

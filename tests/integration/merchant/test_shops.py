@@ -13,7 +13,7 @@ import pytest
 from integration.workers.outbox_support import ROOT, env_for, run_cli
 from support import db
 
-from devstack.services import _pg_bin
+from devstack.services import pg_bin
 from kassa.bootstrap import Container, bootstrap
 from merchant.shops import rotate_secrets
 from repos.secrets import dev_key, generate_key
@@ -52,7 +52,7 @@ def everything_stored(container: Container) -> str:
 
 def pg_dump(container: Container) -> str:
     out = subprocess.run(
-        [str(_pg_bin() / "pg_dump"), "--dbname", container.settings.database_url],
+        [str(pg_bin() / "pg_dump"), "--dbname", container.settings.database_url],
         capture_output=True,
         text=True,
         timeout=60,
