@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from integration.emulator.emulator_kit import raw_request
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from devstack.processes import free_port
 
 
 def test_the_module_runs_the_emulator_until_sigterm() -> None:
