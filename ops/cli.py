@@ -24,6 +24,8 @@ from ops import merchant_cli, outbox_cli
 from schemas.settings import Settings
 
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL")
+SERVERS = {"web", "relay", "worker", "emulator", "dev"}
+"""Commands that keep running; the others do one thing and exit."""
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -164,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in {"web", "emulator", "dev"}:
         configure_logging(Settings().log_level, process=args.command)
         logging.getLogger("stripe").setLevel(logging.WARNING)
+    if args.command not in SERVERS:
+        # The pool logs each failed connection attempt while it waits; a one-shot command
+        # says in its one line below why it gave up. Relay and worker keep those warnings.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         result: int = args.func(args)
     except (psycopg.OperationalError, redis.exceptions.ConnectionError) as exc:
