@@ -81,7 +81,12 @@ def rebuild_mirrors(services: Services) -> None:
         reconcile_mirror(services, shop_id)
 
 
-def reconcile_mirror(services: Services, shop_id: str, *, repair: bool = True) -> MirrorReport:
+def reconcile_mirror(
+    services: Services, shop_id: str, *, repair: bool = True, finding: bool = True
+) -> MirrorReport:
+    """Compare the shop's Redis stock mirror with Postgres and, with ``repair``, put it in
+    step. A difference is a finding (counted for /metrics, logged) unless ``finding`` is
+    false: seeding fills a new shop's empty mirror this way, which is no drift."""
     with services.uow() as uow:
         levels, unmirrored = uow.inventory.mirror_snapshot(shop_id, DECREMENT_KIND)
     mirror = services.mirror.levels(shop_id)
@@ -94,6 +99,7 @@ def reconcile_mirror(services: Services, shop_id: str, *, repair: bool = True) -
         for key in unmirrored:  # an empty decrement only sets the key's applied marker
             services.mirror.decrement_once(shop_id, key, {})
         services.mirror.replace(shop_id, levels)
+    if drift and repair and finding:
         FINDINGS.labels("mirror_drift").inc(len(drift))
         log.warning(
             "stock mirror repaired", extra={"shop_id": shop_id, "skus": [d.sku for d in drift]}

@@ -119,4 +119,4 @@ def seed_and_mirror(container: Container, shop_id: str, **options: Any) -> None:
     also keeps an in-flight decrement from being applied twice on a re-seed."""
     with container.uow() as uow:
         seed_shop_in(uow, shop_id, container.settings, **options)
-    reconcile_mirror(container, shop_id)
+    reconcile_mirror(container, shop_id, finding=False)
