@@ -13,16 +13,18 @@ import socket
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
-from integration.workers.outbox_support import ROOT, env_for, run_cli
+from integration.workers.outbox_support import ROOT, Orders, env_for, run_cli
 from prometheus_client import REGISTRY
 
 from checkout.reconcile import reconcile_mirror
-from devstack.processes import free_port, wait_for
+from devstack.processes import Supervisor, free_port, wait_for, wait_http
 from kassa.bootstrap import Container
 from ops.seed import seed_and_mirror
+from schemas.outbox import StockLine, StockMirrorDecrement
 from schemas.settings import Settings
 
 # `requests` is in the local extra too, but production has it anyway: the Stripe SDK uses it.
@@ -164,6 +166,50 @@ def test_production_commands_need_no_development_library(
 
     result = kassa_without_dev_libraries(tmp_path, bare_env(), "dev", "--port", str(free_port()))
     assert_one_line(result, "pip install 'kassa[local]'")
+
+
+def test_the_servers_run_without_development_libraries(
+    settings: Settings, container: Container, tmp_path: Path
+) -> None:
+    """``kassa web``, ``relay`` and ``worker`` serve with the development libraries blocked
+    (not only ``--help``): the web answers /readyz and /metrics, and a queued outbox row goes
+    through the relay and the worker."""
+    (tmp_path / "nodev.py").write_text(BLOCK_DEV_LIBRARIES)
+    web_port = free_port()
+    env = env_for(
+        settings.model_copy(
+            update={"relay_metrics_port": free_port(), "worker_metrics_port": free_port()}
+        )
+    )
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    seed_and_mirror(container, "demo")
+    orders = Orders(container)
+    sup = Supervisor(tmp_path / "logs", env, cwd=ROOT)
+    try:
+        sup.spawn("web", "nodev", "web", "--port", str(web_port), "--workers", "1")
+        sup.spawn("relay", "nodev", "relay")
+        sup.spawn("worker", "nodev", "worker", "--no-periodic")
+        row = orders.queue(
+            StockMirrorDecrement(
+                shop_id="demo",
+                order_reference="K-1",
+                lines=[StockLine(sku="MUG-WHITE", quantity=1)],
+            ),
+            "mirror-K-1",
+        )
+        wait_for(
+            lambda: sup.check_alive() or orders.row(row.id).state == "done",
+            timeout=90,
+            what="the row to be done by relay and worker",
+            context=lambda: sup.log_tail("relay") + "\n" + sup.log_tail("worker"),
+        )
+        wait_http(f"http://127.0.0.1:{web_port}/readyz", timeout=60, alive=sup.check_alive)
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as resp:
+            assert "kassa_outbox_rows" in resp.read().decode()
+    finally:
+        sup.stop()
+    logs = "".join(sup.log_tail(name, 400) for name in ("web", "relay", "worker"))
+    assert "ModuleNotFoundError" not in logs
 
 
 def test_commands_find_the_running_dev_stack_and_reconcile_finds_no_drift(
