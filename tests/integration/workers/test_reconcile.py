@@ -5,6 +5,7 @@ became an order into one: by ``kassa reconcile``, and periodically in every work
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from integration.workers.outbox_support import (
 )
 from support import api_checkout, db, lapse, pay, settle
 
+from checkout.lifecycle import release_in
 from checkout.reconcile import reconcile
 from devstack.processes import wait_for
 from kassa.bootstrap import Container
@@ -157,3 +159,53 @@ def test_the_worker_settles_paid_sessions_nobody_told_us_about(
     refunds = stripe_api.v1.refunds.list(params={"payment_intent": str(intent)}).data
     assert [r.amount for r in refunds] == [gone["amount_total"]]
     assert db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'") == 47
+
+
+def test_the_worker_settles_paid_sessions_of_failed_and_mispriced_checkouts(
+    settings: Settings,
+    container: Container,
+    live_server: str,
+    emulator: EmulatorServer,
+    worker_process: Callable[..., WorkerProcess],
+    relay_thread: Callable[[Container], RelayThread],
+) -> None:
+    """The states the test above leaves out, again with no webhook endpoint and no command:
+    a checkout Kassa holds as ``failed`` whose session was paid all the same becomes one
+    order; a session charged something other than the checkout's snapshot becomes one full
+    refund and an audit row, never an order."""
+    failed = api_checkout(live_server, "MUG-WHITE", 1, key="failed-but-paid")
+    pay(emulator.url, failed["session_id"])
+    with container.uow() as uow:  # Kassa was told the payment failed; Stripe took it
+        checkout = uow.checkouts.get("demo", uuid.UUID(failed["checkout_id"]), lock=True)
+        assert checkout is not None and release_in(uow, checkout, "failed")
+    mispriced = api_checkout(live_server, "MUG-WHITE", 2, key="mispriced")
+    db(  # the snapshot no longer says what the session charges
+        container,
+        "UPDATE checkouts SET shipping = shipping + 100, total = total + 100"
+        " WHERE id = %s RETURNING id",
+        mispriced["checkout_id"],
+    )
+    pay(emulator.url, mispriced["session_id"])
+    assert db(container, "SELECT count(*) FROM orders") == 0
+
+    relay_thread(container)
+    worker_process(settings.model_copy(update={"reconcile_interval_seconds": 1.0}))
+    state = "SELECT state FROM checkouts WHERE id = %s"
+    wait_for(
+        lambda: (
+            db(container, "SELECT count(*) FROM orders") == 1
+            and db(container, state, mispriced["checkout_id"]) == "refunded"
+            and db(container, "SELECT count(*) FROM outbox WHERE state <> 'done'") == 0
+        ),
+        what="the periodic reconciliation to settle both paid sessions",
+    )
+    assert db(container, "SELECT checkout_id::text FROM orders") == failed["checkout_id"]
+    assert db(container, "SELECT status FROM orders") == "paid"
+    assert db(container, state, failed["checkout_id"]) == "fulfilled"
+    assert db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'") == 49
+    assert db(container, "SELECT reserved FROM inventory_levels WHERE sku = 'MUG-WHITE'") == 0
+    assert db(container, "SELECT kind FROM audit_events") == "pricing_mismatch_detected"
+    stripe_api = stripe.StripeClient("sk_test_kassa_demo", base_addresses={"api": emulator.url})
+    intent = stripe_api.v1.checkout.sessions.retrieve(mispriced["session_id"]).payment_intent
+    refunds = stripe_api.v1.refunds.list(params={"payment_intent": str(intent)}).data
+    assert [r.amount for r in refunds] == [mispriced["amount_total"]]
