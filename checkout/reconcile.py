@@ -44,7 +44,8 @@ WALK_LEASE_SECONDS = 300
 
 FINDINGS = Counter(
     "kassa_reconcile_findings_total",
-    "Drift that reconciliation found and repaired: mirror SKUs, paid sessions without orders",
+    "What reconciliation found: mirror SKUs and paid sessions without orders (repaired),"
+    " payments drifted from Stripe, Stripe events it could not handle",
     ["kind"],
 )
 
@@ -183,7 +184,7 @@ def _handle_events(
     services: Services, shop: Shop, events: list[StripeWebhookPayload], *, repair: bool
 ) -> tuple[list[SessionReport], int]:
     """Process the unhandled events oldest first; returns the findings and the creation time
-    of the oldest event that failed transiently (the next walk must start there)."""
+    of the oldest event that failed (the next walk must start there)."""
     with services.uow() as uow:
         known = uow.events.known([e.id for e in events])
     found: list[SessionReport] = []
@@ -210,9 +211,16 @@ def _handle_events(
         try:
             result = process_event(services, shop, event).result
         except Exception as exc:
-            if not is_transient(exc):
-                raise
+            # Kept for the next walk (the cursor stops here), but never in the way of the
+            # events after it: one event that always fails must not stop reconciliation.
             failed_at = min(failed_at, event.created)
+            if not is_transient(exc):
+                FINDINGS.labels("event_failed").inc()
+                found.append(entry.model_copy(update={"outcome": f"error:{type(exc).__name__}"}))
+                log.error(
+                    "stripe event could not be reconciled; kept for the next walk",
+                    extra={"shop_id": shop.id, "event_id": event.id, "error": type(exc).__name__},
+                )
             continue
         if result in FULFIL_OUTCOMES:
             FINDINGS.labels("paid_without_order").inc()

@@ -8,11 +8,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-import pytest
 import requests
 from integration.workers.outbox_support import Orders
 from integration.workers.window_support import buy, use_capture_mode
+from prometheus_client import REGISTRY
 from support import db, inject_fault, pay
 
 from checkout.payment_reconcile import reconcile_payments
@@ -25,6 +24,7 @@ from workers.jobs import perform_row
 
 CURSOR = "SELECT created_gte FROM stripe_event_cursors WHERE shop_id = 'demo'"
 RESERVED = "SELECT sum(reserved) FROM inventory_levels WHERE sku = 'MUG-WHITE'"
+FAILED_EVENTS = "kassa_reconcile_findings_total"
 
 
 def demo(container: Container) -> Shop:
@@ -144,25 +144,48 @@ def test_a_transient_failure_keeps_the_event_for_the_next_walk(
     assert db(container, CURSOR) >= event.created
 
 
-def test_an_error_no_retry_can_fix_stops_the_walk_without_losing_the_event(
+def test_an_event_that_always_fails_is_kept_and_never_blocks_the_events_after_it(
     container: Container, orders: Orders, emulator: EmulatorServer
 ) -> None:
-    checkout, session_id = open_checkout(orders)
-    container.payments.expire_session(demo(container), session_id)
-    with container.db.pool.connection() as conn:
-        conn.execute("ALTER TABLE inventory_holds RENAME TO inventory_holds_gone")
+    """An expiry whose release the database refuses every time (a bug, bad data): the walk
+    reports and counts it, keeps its cursor at it so the next walk tries it again, and still
+    turns a later paid session into its order. Before, the walk raised at that event, and
+    every later walk stopped there: nothing newer was ever reconciled."""
+    stuck, stuck_session = open_checkout(orders)
+    container.payments.expire_session(demo(container), stuck_session)
+    [expiry] = container.payments.list_events(demo(container), ["checkout.session.expired"], 0)
+    paid, paid_session = open_checkout(orders)
+    pay(emulator.url, paid_session)
+    with container.db.pool.connection() as conn:  # a deterministic error, for this row only
+        conn.execute(
+            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON checkouts FOR EACH ROW"
+            f" WHEN (OLD.id = '{stuck.id}') EXECUTE FUNCTION refuse_update()"
+        )
+    before = REGISTRY.get_sample_value(FAILED_EVENTS, {"kind": "event_failed"}) or 0.0
     try:
-        with pytest.raises(psycopg.errors.UndefinedTable):
-            reconcile_events(container, "demo")
+        checked, found = reconcile_events(container, "demo")
+        assert checked == 2
+        assert sorted((f.checkout_id, f.outcome) for f in found) == sorted(
+            [(str(stuck.id), "error:RaiseException"), (str(paid.id), "fulfilled")]
+        )
+        assert orders_of(container, paid) == 1
+        assert db(container, CURSOR) == expiry.created  # not moved past the failed event
+        assert db(container, "SELECT state FROM checkouts WHERE id = %s", stuck.id) == "open"
+        assert db(container, RESERVED) == 2  # the stuck checkout's hold, kept
+        assert REGISTRY.get_sample_value(FAILED_EVENTS, {"kind": "event_failed"}) == before + 1
     finally:
         with container.db.pool.connection() as conn:
-            conn.execute("ALTER TABLE inventory_holds_gone RENAME TO inventory_holds")
-    assert db(container, "SELECT count(*) FROM stripe_events") == 0
-    assert db(container, CURSOR) == 0  # not moved past the event
-    assert db(container, RESERVED) == 2
+            conn.execute("DROP TRIGGER refuse ON checkouts")
+            conn.execute("DROP FUNCTION refuse_update()")
 
-    assert reconcile_events(container, "demo") == (1, [])  # the walk was not left leased
-    assert db(container, "SELECT state FROM checkouts WHERE id = %s", checkout.id) == "expired"
+    checked, found = reconcile_events(container, "demo")  # the walk was not left leased
+    assert checked == 2 and found == []  # an expiry is not a finding
+    assert db(container, "SELECT state FROM checkouts WHERE id = %s", stuck.id) == "expired"
+    assert db(container, RESERVED) == 0
 
 
 def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
