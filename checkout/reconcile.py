@@ -45,7 +45,7 @@ WALK_LEASE_SECONDS = 300
 FINDINGS = Counter(
     "kassa_reconcile_findings_total",
     "What reconciliation found: mirror SKUs and paid sessions without orders (repaired),"
-    " payments drifted from Stripe, Stripe events it could not handle",
+    " payments drifted from Stripe, Stripe events and sessions it could not settle",
     ["kind"],
 )
 
@@ -138,6 +138,23 @@ def reconcile_sessions(
         except PaymentProviderError as exc:
             reason = exc.code or ("transient" if exc.transient else "permanent")
             found.append(entry.model_copy(update={"outcome": f"error:{reason}"}))
+            continue
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database is out of reach: the whole pass tries again later
+            # Even settling it as a refund failed (a bug, data the database refuses): the
+            # next pass tries again, and the checkouts after it in this shop (and the event
+            # walk) are not held up behind it on every pass.
+            FINDINGS.labels("session_failed").inc()
+            found.append(entry.model_copy(update={"outcome": f"error:{type(exc).__name__}"}))
+            log.error(
+                "paid session could not be settled; tried again next pass",
+                extra={
+                    "shop_id": shop_id,
+                    "checkout_id": str(checkout.id),
+                    "error": type(exc).__name__,
+                },
+            )
             continue
         if result.outcome not in FULFIL_OUTCOMES:
             continue

@@ -5,6 +5,8 @@ guessed, nothing is skipped for good, and what was found is reported."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +26,6 @@ from workers.jobs import perform_row
 
 CURSOR = "SELECT created_gte FROM stripe_event_cursors WHERE shop_id = 'demo'"
 RESERVED = "SELECT sum(reserved) FROM inventory_levels WHERE sku = 'MUG-WHITE'"
-FAILED_EVENTS = "kassa_reconcile_findings_total"
 
 
 def demo(container: Container) -> Shop:
@@ -44,6 +45,31 @@ def open_checkout(orders: Orders, *, manual_capture: bool = False) -> tuple[Chec
         {"MUG-WHITE": 2}, hold_expires_at=datetime.now(UTC) + timedelta(hours=1), shipping=0
     )
     return checkout, orders.stripe_session(checkout, manual_capture=manual_capture)
+
+
+@contextmanager
+def refusing_updates(container: Container, checkout: CheckoutRecord) -> Iterator[None]:
+    """The database refuses every change to this checkout's row: an error no retry fixes
+    (a bug, data a constraint rejects), for one checkout only."""
+    with container.db.pool.connection() as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON checkouts FOR EACH ROW"
+            f" WHEN (OLD.id = '{checkout.id}') EXECUTE FUNCTION refuse_update()"
+        )
+    try:
+        yield
+    finally:
+        with container.db.pool.connection() as conn:
+            conn.execute("DROP TRIGGER refuse ON checkouts")
+            conn.execute("DROP FUNCTION refuse_update()")
+
+
+def findings(kind: str) -> float:
+    return REGISTRY.get_sample_value("kassa_reconcile_findings_total", {"kind": kind}) or 0.0
 
 
 def orders_of(container: Container, checkout: CheckoutRecord) -> int:
@@ -156,17 +182,8 @@ def test_an_event_that_always_fails_is_kept_and_never_blocks_the_events_after_it
     [expiry] = container.payments.list_events(demo(container), ["checkout.session.expired"], 0)
     paid, paid_session = open_checkout(orders)
     pay(emulator.url, paid_session)
-    with container.db.pool.connection() as conn:  # a deterministic error, for this row only
-        conn.execute(
-            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN RAISE EXCEPTION 'refused'; END $$"
-        )
-        conn.execute(
-            "CREATE TRIGGER refuse BEFORE UPDATE ON checkouts FOR EACH ROW"
-            f" WHEN (OLD.id = '{stuck.id}') EXECUTE FUNCTION refuse_update()"
-        )
-    before = REGISTRY.get_sample_value(FAILED_EVENTS, {"kind": "event_failed"}) or 0.0
-    try:
+    before = findings("event_failed")
+    with refusing_updates(container, stuck):
         checked, found = reconcile_events(container, "demo")
         assert checked == 2
         assert sorted((f.checkout_id, f.outcome) for f in found) == sorted(
@@ -176,16 +193,38 @@ def test_an_event_that_always_fails_is_kept_and_never_blocks_the_events_after_it
         assert db(container, CURSOR) == expiry.created  # not moved past the failed event
         assert db(container, "SELECT state FROM checkouts WHERE id = %s", stuck.id) == "open"
         assert db(container, RESERVED) == 2  # the stuck checkout's hold, kept
-        assert REGISTRY.get_sample_value(FAILED_EVENTS, {"kind": "event_failed"}) == before + 1
-    finally:
-        with container.db.pool.connection() as conn:
-            conn.execute("DROP TRIGGER refuse ON checkouts")
-            conn.execute("DROP FUNCTION refuse_update()")
+        assert findings("event_failed") == before + 1
 
     checked, found = reconcile_events(container, "demo")  # the walk was not left leased
     assert checked == 2 and found == []  # an expiry is not a finding
     assert db(container, "SELECT state FROM checkouts WHERE id = %s", stuck.id) == "expired"
     assert db(container, RESERVED) == 0
+
+
+def test_a_paid_session_that_cannot_even_be_refunded_does_not_hold_up_the_others(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Fulfilment fails for good and so does settling it as a refund: the sweep reports and
+    counts it and goes on to the next checkout, instead of raising at the same (oldest)
+    checkout on every pass, before the event walk of the shop ever ran."""
+    stuck, stuck_session = open_checkout(orders)
+    pay(emulator.url, stuck_session)
+    later, later_session = open_checkout(orders)
+    pay(emulator.url, later_session)
+    before = findings("session_failed")
+    with refusing_updates(container, stuck):
+        checked, found = reconcile_sessions(container, "demo")
+        assert checked == 2
+        assert [(f.checkout_id, f.outcome) for f in found] == [
+            (str(stuck.id), "error:RaiseException"),
+            (str(later.id), "fulfilled"),
+        ]
+        assert findings("session_failed") == before + 1
+        assert orders_of(container, stuck) == 0 and orders_of(container, later) == 1
+
+    checked, found = reconcile_sessions(container, "demo")  # tried again on the next pass
+    assert [(f.checkout_id, f.outcome) for f in found] == [(str(stuck.id), "fulfilled")]
+    assert orders_of(container, stuck) == 1
 
 
 def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
