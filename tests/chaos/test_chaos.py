@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from chaos_harness import FAULT_KINDS, ChaosConfig, Report, run
+from chaos_harness import FAULT_KINDS, ChaosConfig, Report, make_plan, run
 
 SETTLE = os.environ.get("KASSA_CHAOS_SETTLE_SECONDS")
 
@@ -77,3 +77,14 @@ def test_redis_restart_with_data_loss() -> None:
     )
     assert_holds(report)
     assert report.faults.get("redis_restart") == 1
+
+
+def test_a_seed_reproduces_its_plan() -> None:
+    """Customers, their outcomes, the initial stock and the faults (with when they happen)
+    all come from the seed: the same options plan the same run, another seed another one.
+    A large run's default plan has every fault kind."""
+    plan = make_plan(ChaosConfig(customers=1000, seed=7))
+    assert plan == make_plan(ChaosConfig(customers=1000, seed=7))
+    assert plan != make_plan(ChaosConfig(customers=1000, seed=8))
+    assert {f.kind for f in plan.faults} == set(FAULT_KINDS)
+    assert len(plan.faults) == len(FAULT_KINDS) + 1000 // 25
