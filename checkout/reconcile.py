@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import Counter
 
@@ -56,22 +58,51 @@ def reconcile(
     with services.uow() as uow:
         shop_ids = uow.shops.ids()
     report = ReconcileReport()
+    failures: list[Exception] = []
     for shop_id in shop_ids:
         if stock:
-            report.mirrors.append(reconcile_mirror(services, shop_id, repair=repair))
+            with _on_failure(failures, shop_id, "mirror"):
+                report.mirrors.append(reconcile_mirror(services, shop_id, repair=repair))
         if sessions:
-            checked, found = reconcile_sessions(services, shop_id, repair=repair)
-            report.sessions_checked += checked
-            report.sessions += found
-            reported = {s.checkout_id for s in found}
-            checked, found = reconcile_events(services, shop_id, repair=repair)
-            report.events_checked += checked
-            report.sessions += [f for f in found if f.checkout_id not in reported]
-            paid, drifted = reconcile_payments(services, shop_id)
-            report.payments_checked += paid
-            report.payments += drifted
-            FINDINGS.labels("payment_drift").inc(len(drifted))
+            with _on_failure(failures, shop_id, "sessions"):
+                _reconcile_money(services, shop_id, report, repair=repair)
+    if failures:
+        raise failures[0]  # the pass failed; every other step and shop was still done
     return report
+
+
+def _reconcile_money(
+    services: Services, shop_id: str, report: ReconcileReport, *, repair: bool
+) -> None:
+    checked, found = reconcile_sessions(services, shop_id, repair=repair)
+    report.sessions_checked += checked
+    report.sessions += found
+    reported = {s.checkout_id for s in found}
+    checked, found = reconcile_events(services, shop_id, repair=repair)
+    report.events_checked += checked
+    report.sessions += [f for f in found if f.checkout_id not in reported]
+    paid, drifted = reconcile_payments(services, shop_id)
+    report.payments_checked += paid
+    report.payments += drifted
+    FINDINGS.labels("payment_drift").inc(len(drifted))
+
+
+@contextmanager
+def _on_failure(failures: list[Exception], shop_id: str, step: str) -> Iterator[None]:
+    """An error no retry fixes (a bug, data that cannot be read) in one step of one shop
+    must not stop the steps and shops after it on every pass: it is logged and kept, to be
+    raised once the pass is over. A transient one (Postgres or Redis out of reach) ends
+    the pass at once: the next steps would only fail the same way."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        failures.append(exc)
+        log.error(
+            "reconciliation step failed",
+            extra={"shop_id": shop_id, "step": step, "error": type(exc).__name__},
+        )
 
 
 def rebuild_mirrors(services: Services) -> None:

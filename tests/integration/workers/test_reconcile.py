@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 import stripe
 from integration.workers.outbox_support import (
@@ -94,6 +95,25 @@ def test_paid_session_without_order_is_fulfilled(
         order = uow.orders.by_checkout(checkout.id)
     assert order is not None and order.reference == found.order_reference
     assert reconcile(container, stock=False).sessions == []
+
+
+def test_a_step_that_fails_for_good_does_not_stop_the_rest_of_the_pass(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """A stock mirror that cannot be read (a value clobbered by hand): the pass still turns
+    the paid session into its order, then fails. Before, it raised at the mirror on every
+    pass, and no paid session of this shop, or of any shop after it, was ever reconciled."""
+    container.redis.hset("kassa:{demo}:stock", "MUG-WHITE", "not a number")
+    checkout = orders.checkout(
+        {"MUG-WHITE": 1}, hold_expires_at=datetime.now(UTC) + timedelta(hours=1), shipping=0
+    )
+    pay(emulator.url, orders.stripe_session(checkout))
+
+    with pytest.raises(ValueError):
+        reconcile(container)
+    assert db(container, "SELECT status FROM orders WHERE checkout_id = %s", checkout.id) == (
+        "paid"
+    )
 
 
 def test_kassa_reconcile_command(settings: Settings, container: Container) -> None:
