@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+import pytest
 import requests
 from integration.workers.outbox_support import Orders
 from integration.workers.window_support import buy, use_capture_mode
@@ -17,7 +19,7 @@ from prometheus_client import REGISTRY
 from support import db, inject_fault, pay
 
 from checkout.payment_reconcile import reconcile_payments
-from checkout.reconcile import _handle_events, reconcile_events, reconcile_sessions
+from checkout.reconcile import _handle_events, reconcile, reconcile_events, reconcile_sessions
 from kassa.bootstrap import Container
 from schemas.records import CheckoutRecord, Shop
 from schemas.stripe import StripeWebhookPayload
@@ -48,13 +50,16 @@ def open_checkout(orders: Orders, *, manual_capture: bool = False) -> tuple[Chec
 
 
 @contextmanager
-def refusing_updates(container: Container, checkout: CheckoutRecord) -> Iterator[None]:
-    """The database refuses every change to this checkout's row: an error no retry fixes
-    (a bug, data a constraint rejects), for one checkout only."""
+def refusing_updates(
+    container: Container, checkout: CheckoutRecord, errcode: str = "P0001"
+) -> Iterator[None]:
+    """The database refuses every change to this checkout's row, for this checkout only:
+    by default an error no retry fixes (a bug, data a constraint rejects); with errcode
+    57P01, as a server shutting down would (a transient error)."""
     with container.db.pool.connection() as conn:
         conn.execute(
             "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+            f" $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '{errcode}'; END $$"
         )
         conn.execute(
             "CREATE TRIGGER refuse BEFORE UPDATE ON checkouts FOR EACH ROW"
@@ -225,6 +230,22 @@ def test_a_paid_session_that_cannot_even_be_refunded_does_not_hold_up_the_others
     checked, found = reconcile_sessions(container, "demo")  # tried again on the next pass
     assert [(f.checkout_id, f.outcome) for f in found] == [(str(stuck.id), "fulfilled")]
     assert orders_of(container, stuck) == 1
+
+
+def test_a_database_going_away_ends_the_pass_at_once(
+    container: Container, orders: Orders, emulator: EmulatorServer
+) -> None:
+    """Unlike an error no retry fixes, a transient one is not worked around: the pass
+    ends where it is (the event walk never starts), and the next one does everything."""
+    checkout, session_id = open_checkout(orders)
+    pay(emulator.url, session_id)
+    with refusing_updates(container, checkout, "57P01"), pytest.raises(psycopg.OperationalError):
+        reconcile(container)
+    assert db(container, "SELECT count(*) FROM stripe_event_cursors") == 0
+    assert orders_of(container, checkout) == 0
+
+    assert [s.outcome for s in reconcile(container).sessions] == ["fulfilled"]
+    assert orders_of(container, checkout) == 1
 
 
 def test_payments_are_checked_against_stripe_only_when_stripe_can_answer(
