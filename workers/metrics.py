@@ -1,5 +1,5 @@
-"""Prometheus metrics of the worker process: what happened to each outbox job, and what
-retention deleted."""
+"""Prometheus metrics of the worker process: what happened to each outbox job, what
+retention deleted, and how its periodic passes (reaper, reconciler, retention) ended."""
 
 from __future__ import annotations
 
@@ -20,4 +20,9 @@ RETENTION_DELETED = Counter(
     "kassa_retention_deleted_total",
     "Rows deleted by retention (done outbox rows, processed Stripe events, expired checkouts)",
     ["table"],
+)
+PERIODIC_PASSES = Counter(
+    "kassa_periodic_passes_total",
+    "Passes of the worker's periodic tasks (reaper, reconciler, retention) by outcome (ok, failed)",
+    ["task", "outcome"],
 )

@@ -54,6 +54,7 @@ from checkout.reconcile import reconcile
 from kassa.bootstrap import Container
 from workers import context
 from workers.failures import error_code
+from workers.metrics import PERIODIC_PASSES
 from workers.queue import QUEUE_NAME
 from workers.retention import purge
 
@@ -142,20 +143,25 @@ class Periodic(threading.Thread):
     runs the reaper, the reconciler and retention this way: all are idempotent (checkout
     locks, holds finished once, deduplicated outbox rows, event ids, a lease on each shop's
     event walk, retention batches that skip each other's rows), so more workers only mean
-    more frequent, harmless passes."""
+    more frequent, harmless passes. A pass that fails is logged and counted (an alert
+    fires when a task fails pass after pass); the next pass starts over."""
 
     def __init__(
         self, name: str, task: Callable[[], object], interval: float, stop: threading.Event
     ) -> None:
         super().__init__(name=f"kassa-{name}", daemon=True)
         self.task, self.interval, self.stop = task, interval, stop
+        self.task_name = name
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
             try:
                 self.task()
             except Exception as exc:
+                PERIODIC_PASSES.labels(self.task_name, "failed").inc()
                 log.warning(f"{self.name} pass failed", extra={"error": type(exc).__name__})
+            else:
+                PERIODIC_PASSES.labels(self.task_name, "ok").inc()
 
 
 class Scheduler(threading.Thread):
