@@ -29,6 +29,7 @@ from checkout.orders import owned_order_in
 from checkout.ports import Services
 from checkout.pricing import price_cart
 from checkout.sessions import request_session
+from checkout.stock_alerts import report_taken_in
 from checkout.window import remaining_seconds, window_end
 from schemas.checkout import CheckoutResponse
 from schemas.orders import AddLineInput
@@ -104,6 +105,7 @@ def add_items(services: Services, req: ChangeRequest, line: AddLineInput) -> Che
             uow.inventory.place_holds(
                 shop.id, checkout.id, allocate(levels, wanted), checkout.expires_at
             )
+            report_taken_in(uow, shop.id, shop.low_stock_threshold, levels, wanted)
     if checkout.stripe_session_id is None and checkout.state == "pending":
         session = request_session(
             services,

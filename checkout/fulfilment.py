@@ -32,6 +32,7 @@ from checkout.lifecycle import release_in
 from checkout.merchant_events import emit_order_in, event_lines
 from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
+from checkout.stock_alerts import report_taken_in
 from checkout.window import remaining_seconds
 from repos.outbox import Queued
 from repos.unit_of_work import UnitOfWork
@@ -157,13 +158,15 @@ def _take_stock_in(uow: UnitOfWork, shop: Shop, checkout: CheckoutRecord) -> lis
     if closed:
         return closed
     wanted = {line.sku: line.quantity for line in checkout.lines}
+    levels = uow.inventory.lock_levels(shop.id, list(wanted))
     try:
-        allocation = allocate(uow.inventory.lock_levels(shop.id, list(wanted)), wanted)
+        allocation = allocate(levels, wanted)
     except OutOfStock:
         return None
     uow.inventory.place_holds(
         shop.id, checkout.id, allocation, datetime.now(UTC), state="committed"
     )
+    report_taken_in(uow, shop.id, shop.low_stock_threshold, levels, wanted)
     return []
 
 

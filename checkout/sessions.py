@@ -28,6 +28,7 @@ from checkout.intent import cart_hash, checkout_nonce, hash_secret, intent_key, 
 from checkout.lifecycle import is_live, release_in
 from checkout.ports import PaymentProviderError, Services
 from checkout.pricing import price_cart, total_quantities
+from checkout.stock_alerts import report_taken_in
 from repos.unit_of_work import UnitOfWork
 from schemas.cart import CartInput
 from schemas.checkout import CheckoutResponse, PricedCart
@@ -212,6 +213,7 @@ def start_checkout(
             uow.inventory.place_holds(
                 shop.id, checkout.id, allocate(levels, wanted), checkout.expires_at + HOLD_GRACE
             )
+            report_taken_in(uow, shop.id, shop.low_stock_threshold, levels, wanted)
     nonce = checkout_nonce(services.settings.secret_key, checkout.id)
     if checkout.stripe_session_id is None and checkout.state == "pending":
         session = request_session(services, shop, checkout, data.customer_email, owner=created)

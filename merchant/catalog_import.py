@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from checkout.errors import CatalogImportRejected, InvalidRequest
+from checkout.stock_alerts import report_changed_in
 from checkout.validation import load_json
 from merchant.stock import below_reserved, queue_mirror_in
 from merchant.writes import Actor
@@ -277,6 +278,7 @@ def import_catalog_in(
         uow.stock_ledger.label(actor.label, doc.reason)
         uow.inventory.bulk_set_on_hand(shop.id, levels)
         queue_mirror_in(uow, shop.id, deltas)
+        report_changed_in(uow, shop.id, shop.low_stock_threshold, deltas)
     if doc.shipping_options:
         uow.catalog.upsert_shipping_options(
             shop.id, [ShippingOption.model_validate(o.model_dump()) for o in doc.shipping_options]

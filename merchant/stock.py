@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from checkout.errors import StockBelowReserved, UnknownSku
 from checkout.ports import Services
+from checkout.stock_alerts import report_changed_in
 from checkout.validation import validate_field
 from merchant.writes import Actor
 from repos.unit_of_work import UnitOfWork
@@ -97,7 +98,10 @@ def _change_in(
     after = uow.inventory.set_on_hand(
         actor.shop_id, sku, location, on_hand, level.priority if priority is None else priority
     )
-    queue_mirror_in(uow, actor.shop_id, {sku: after.on_hand - level.on_hand})
+    delta = {sku: after.on_hand - level.on_hand}
+    queue_mirror_in(uow, actor.shop_id, delta)
+    if delta[sku] < 0 and (shop := uow.shops.get(actor.shop_id)) is not None:
+        report_changed_in(uow, shop.id, shop.low_stock_threshold, delta)
     return 200, level_view(after)
 
 

@@ -34,6 +34,7 @@ SETTINGS = (
     ("capture_mode", str),
     ("capture_window_seconds", int),
     ("checkout_rate_limit", str),
+    ("low_stock_threshold", int),
 )
 
 
@@ -196,6 +197,12 @@ def _shop_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     p.add_argument("--capture-mode", dest="capture_mode", choices=["immediate", "delayed"])
     p.add_argument("--capture-window-seconds", dest="capture_window_seconds", type=int)
     p.add_argument("--checkout-rate-limit", dest="checkout_rate_limit", help="e.g. 10/minute")
+    p.add_argument(
+        "--low-stock-threshold",
+        dest="low_stock_threshold",
+        type=int,
+        help="send stock.low when a SKU's available units fall to this or below",
+    )
     p.add_argument(
         "--stripe-api-key-env",
         required=create,

@@ -18,7 +18,7 @@ from schemas.records import Shop, ShopProfile
 
 _PROFILE = (
     "id, name, currency, storefront_url, hold_ttl_seconds, capture_mode,"
-    " capture_window_seconds, checkout_rate_limit"
+    " capture_window_seconds, checkout_rate_limit, low_stock_threshold"
 )
 
 
@@ -84,10 +84,11 @@ class ShopRepository(Repository):
             INSERT INTO shops (id, name, currency, stripe_api_key_ciphertext,
                                stripe_webhook_secret_ciphertext, storefront_url,
                                hold_ttl_seconds, capture_mode, capture_window_seconds,
-                               checkout_rate_limit)
+                               checkout_rate_limit, low_stock_threshold)
             VALUES (%(id)s, %(name)s, %(currency)s, %(api_key)s, %(webhook_secret)s,
                     %(storefront_url)s, %(hold_ttl_seconds)s, %(capture_mode)s,
-                    %(capture_window_seconds)s, %(checkout_rate_limit)s)
+                    %(capture_window_seconds)s, %(checkout_rate_limit)s,
+                    %(low_stock_threshold)s)
             ON CONFLICT (id) DO NOTHING RETURNING id
             """,
             self._params(shop),
@@ -102,10 +103,11 @@ class ShopRepository(Repository):
             INSERT INTO shops (id, name, currency, stripe_api_key_ciphertext,
                                stripe_webhook_secret_ciphertext, storefront_url,
                                hold_ttl_seconds, capture_mode, capture_window_seconds,
-                               checkout_rate_limit)
+                               checkout_rate_limit, low_stock_threshold)
             VALUES (%(id)s, %(name)s, %(currency)s, %(api_key)s, %(webhook_secret)s,
                     %(storefront_url)s, %(hold_ttl_seconds)s, %(capture_mode)s,
-                    %(capture_window_seconds)s, %(checkout_rate_limit)s)
+                    %(capture_window_seconds)s, %(checkout_rate_limit)s,
+                    %(low_stock_threshold)s)
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name, currency = EXCLUDED.currency,
                 stripe_api_key_ciphertext = EXCLUDED.stripe_api_key_ciphertext,
@@ -120,7 +122,8 @@ class ShopRepository(Repository):
                 hold_ttl_seconds = EXCLUDED.hold_ttl_seconds,
                 capture_mode = EXCLUDED.capture_mode,
                 capture_window_seconds = EXCLUDED.capture_window_seconds,
-                checkout_rate_limit = EXCLUDED.checkout_rate_limit
+                checkout_rate_limit = EXCLUDED.checkout_rate_limit,
+                low_stock_threshold = EXCLUDED.low_stock_threshold
             """,
             self._params(shop),
         )

@@ -55,6 +55,10 @@ class ShopSettingsPatch(StrictInput):
     capture_mode: Literal["immediate", "delayed"] | None = None
     capture_window_seconds: Annotated[int, Field(gt=0, le=7 * 86400)] | None = None
     checkout_rate_limit: RateLimit | None = None
+    low_stock_threshold: Units | None = Field(
+        default=None,
+        description="stock.low when a SKU's available units fall to this or below; null: never",
+    )
     stripe_api_key: StripeKey | None = Field(default=None, repr=False)
     stripe_webhook_secret: WebhookSecret | None = Field(default=None, repr=False)
 

@@ -22,7 +22,7 @@ EventType = Literal[
     "order.updated",
     "order.refunded",
     "order.fulfilled",
-    "stock.low",  # reserved for stock alerts: accepted in subscriptions, nothing emits it yet
+    "stock.low",  # checkout.stock_alerts, when the shop has a low_stock_threshold
 ]
 EVENT_TYPES: tuple[EventType, ...] = (
     "order.paid",
@@ -55,6 +55,16 @@ class EventOrder(BaseModel):
     total: MinorUnits
     created_at: datetime
     lines: list[EventOrderLine]
+
+
+class StockLow(BaseModel):
+    """``data.object`` of ``stock.low``: a SKU's available units (on hand minus reserved,
+    over all the shop's locations) fell to the shop's threshold or below."""
+
+    object: Literal["stock_level"] = "stock_level"
+    sku: str
+    available: int
+    threshold: int
 
 
 class MerchantEvent(BaseModel):

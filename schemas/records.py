@@ -62,6 +62,8 @@ class ShopProfile(Record):
     capture_mode: Literal["immediate", "delayed"]
     capture_window_seconds: int
     checkout_rate_limit: str | None
+    low_stock_threshold: int | None = None
+    """stock.low is sent when a SKU's available units fall to this or below; None: never."""
 
     @model_validator(mode="after")
     def _window_before_authorization_lapses(self) -> Self:
