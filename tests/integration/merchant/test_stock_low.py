@@ -1,6 +1,7 @@
 """stock.low: sent once when a change takes a SKU's available units from above the shop's
-threshold to at or below it, whether a merchant lowered stock (by hand or by import) or a
-shopper's checkout reserved the units; never when the shop has no threshold."""
+threshold to at or below it, whether a merchant lowered stock (by hand or by import), a
+shopper's checkout reserved the units, or a payment whose hold had lapsed took them; never
+when the shop has no threshold."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import Storefront, db
+import requests
+from support import Storefront, api_checkout, db, lapse, pay, settle
 
+from devstack.processes import wait_for
 from kassa.bootstrap import Container
+from stripe_emulator.server import EmulatorServer
 
 Headers = dict[str, str]
 
@@ -111,3 +115,31 @@ def test_an_import_lowering_stock_sends_stock_low(
     assert low_events(client, demo) == [
         {"object": "stock_level", "sku": "MUG-WHITE", "available": 2, "threshold": 3}
     ]
+
+
+def test_a_paid_checkout_whose_hold_lapsed_takes_the_units_and_sends_stock_low(
+    shop_secret: str,
+    live_server: str,
+    operator: Headers,
+    container: Container,
+    emulator: EmulatorServer,
+) -> None:
+    assert requests.patch(
+        f"{live_server}/admin/shops/demo",
+        json={"low_stock_threshold": 2},
+        headers=operator,
+        timeout=30,
+    ).ok
+    co = api_checkout(live_server, "POSTER-A2", 1, key="late")  # 3 -> 2: low
+    pay(emulator.url, co["session_id"], outcome="async_pending")
+    wait_for(lambda: db(container, "SELECT count(*) FROM stripe_events") == 1)
+    lapse(container, co["checkout_id"])  # the hold lapses: 3 available again
+
+    settle(emulator.url, co["session_id"], "succeeded")  # fulfilment takes the unit: 3 -> 2
+    wait_for(lambda: db(container, "SELECT count(*) FROM orders") == 1)
+    lows = db(
+        container,
+        "SELECT array_agg(data -> 'object' ->> 'available' ORDER BY seq) FROM merchant_events"
+        " WHERE type = 'stock.low'",
+    )
+    assert lows == ["2", "2"]
