@@ -213,6 +213,11 @@ def test_event_feed_and_webhook_endpoints(
         client.get(f"/admin/events?after={event['seq']}", headers=headers).get_json()["events"]
         == []
     )
+    assert client.get("/admin/events?after=0", headers=key_for("tokyo")).get_json() == {
+        "events": [],
+        "next_after": None,
+    }
+    assert client.get("/admin/events?after=x", headers=headers).status_code == 422
     assert db(container, "SELECT count(*) FROM outbox WHERE kind = 'merchant.webhook'") == 1
     endpoint_id = listed[0]["id"]
     off = client.delete(f"/admin/webhook-endpoints/{endpoint_id}", headers=headers)
