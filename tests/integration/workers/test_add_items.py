@@ -321,3 +321,19 @@ def test_items_paid_once_capture_has_started_are_refunded_not_captured(
     assert container.payments.retrieve_payment_intent(order.shop, pi).status == "canceled"
     view = order.get().get_json()
     assert (view["status"], view["total"], len(view["payments"])) == ("captured", total, 1)
+
+
+def test_items_added_down_to_the_low_stock_threshold_send_stock_low(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    use_capture_mode(container, "immediate")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 1})  # 49 of 50 available
+    with container.uow() as uow:
+        shop = uow.shops.get("demo")
+        assert shop is not None
+        uow.shops.upsert(shop.model_copy(update={"low_stock_threshold": 47}))
+    assert add(order, "MUG-WHITE", 1, "one").status_code == 201  # 48: still above
+    assert db(container, "SELECT count(*) FROM merchant_events WHERE type = 'stock.low'") == 0
+    assert add(order, "MUG-WHITE", 1, "another").status_code == 201  # 47: low
+    low = db(container, "SELECT data -> 'object' FROM merchant_events WHERE type = 'stock.low'")
+    assert low == {"object": "stock_level", "sku": "MUG-WHITE", "available": 47, "threshold": 47}
