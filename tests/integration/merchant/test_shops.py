@@ -147,13 +147,21 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
     assert client.post("/admin/shops", json=NEW_SHOP, headers=operator).status_code == 201
     client.patch("/admin/shops/canary", json={"name": "Renamed"}, headers=operator)
     client.get("/admin/shops", headers=operator)
+    endpoint = client.post(
+        "/admin/webhook-endpoints",
+        json={"url": "https://erp.example/hooks"},
+        headers={**operator, "X-Shop-Id": "canary"},
+    )
+    assert endpoint.status_code == 201
+    signing_secret = endpoint.get_json()["secret"]
 
     stored, dump = everything_stored(container), pg_dump(container)
     assert "canary" in stored and "Renamed" in dump  # the shop is there...
-    for secret in (API_KEY, WEBHOOK_SECRET, "sk_test_kassa_demo"):
+    assert "https://erp.example/hooks" in dump  # ...and its webhook endpoint
+    for secret in (API_KEY, WEBHOOK_SECRET, "sk_test_kassa_demo", signing_secret):
         assert secret not in stored and secret not in dump  # ...its secrets are not
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-    assert API_KEY not in logged and WEBHOOK_SECRET not in logged
+    assert API_KEY not in logged and WEBHOOK_SECRET not in logged and signing_secret not in logged
 
     with container.uow() as uow:  # and the application reads them back
         shop = uow.shops.get("canary")
