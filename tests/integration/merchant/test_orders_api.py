@@ -170,8 +170,14 @@ def test_cancel_gives_stock_and_money_back(
 ) -> None:
     order = bought(quantity=2)
     before = db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'")
-    resp = client.post(f"/admin/orders/{order['reference']}/cancel", headers=key_for("demo"))
+    headers = {**key_for("demo"), "Idempotency-Key": "cancel-1"}
+    resp = client.post(f"/admin/orders/{order['reference']}/cancel", headers=headers)
     assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
+    again = client.post(f"/admin/orders/{order['reference']}/cancel", headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == resp.get_json()
+    assert db(container, "SELECT count(*) FROM merchant_events WHERE type = 'order.cancelled'") == 1
+    audit = db(container, "SELECT actor FROM audit_events WHERE kind = 'merchant.order.cancel'")
+    assert audit == f"api_key:{headers['Authorization'].split('_')[2]}"
     assert (
         db(container, "SELECT on_hand FROM inventory_levels WHERE sku = 'MUG-WHITE'") == before + 2
     )
