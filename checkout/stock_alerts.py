@@ -21,14 +21,8 @@ from schemas.records import InventoryLevel
 
 
 def _report_in(
-    uow: UnitOfWork,
-    shop_id: str,
-    threshold: int | None,
-    before: dict[str, int],
-    after: dict[str, int],
+    uow: UnitOfWork, shop_id: str, threshold: int, before: dict[str, int], after: dict[str, int]
 ) -> None:
-    if threshold is None:
-        return
     for sku in sorted(after):
         if before[sku] > threshold >= after[sku]:
             low = StockLow(sku=sku, available=after[sku], threshold=threshold)

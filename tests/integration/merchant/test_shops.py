@@ -221,8 +221,12 @@ def test_shop_commands(settings: Settings, container: Container) -> None:
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "canary" in created.stdout and API_KEY not in created.stdout + created.stderr
-    updated = run_cli(settings, "shop", "update", "canary", "--capture-mode", "delayed")
+    updated = run_cli(
+        settings, "shop", "update", "canary", "--capture-mode", "delayed",
+        "--low-stock-threshold", "4",
+    )  # fmt: skip
     assert updated.returncode == 0, updated.stderr
+    assert db(container, "SELECT low_stock_threshold FROM shops WHERE id = 'canary'") == 4
     listed = run_cli(settings, "shop", "list")
     assert "canary" in listed.stdout and "delayed" in listed.stdout and API_KEY not in listed.stdout
     again = run_cli_env(
