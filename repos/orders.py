@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
@@ -286,28 +287,32 @@ class OrderRepository(Repository):
         limit: int = 50,
     ) -> list[OrderRecord]:
         """Newest first; ``before`` is the (created_at, id) of the last order of the previous
-        page (keyset pagination on the orders_shop_recent / _status_recent indexes)."""
+        page (keyset pagination on the orders_shop_recent / _status_recent indexes).
+
+        Only the filters given are in the statement: a ``%s IS NULL OR …`` form would be one
+        statement for every combination, and once psycopg prepares it, Postgres's generic
+        plan can use none of them as an index condition (deep pages would filter through
+        every newer order, a status list would not use its index)."""
+        params: dict[str, object] = {"shop": shop_id, "limit": limit}
+        where = [sql.SQL("shop_id = %(shop)s")]
+        for name, value, condition in (
+            ("status", status, "status = %(status)s"),
+            ("ref", reference, "reference = %(ref)s"),
+            ("from", created_from, "created_at >= %(from)s"),
+            ("to", created_to, "created_at < %(to)s"),
+        ):
+            if value is not None:
+                params[name] = value
+                where.append(sql.SQL(condition))
+        if before is not None:
+            params["bt"], params["bid"] = before
+            where.append(sql.SQL("(created_at, id) < (%(bt)s, %(bid)s)"))
         return self._all(
             OrderRecord,
-            """
-            SELECT * FROM orders WHERE shop_id = %(shop)s
-              AND (%(status)s::text IS NULL OR status = %(status)s)
-              AND (%(ref)s::text IS NULL OR reference = %(ref)s)
-              AND (%(from)s::timestamptz IS NULL OR created_at >= %(from)s)
-              AND (%(to)s::timestamptz IS NULL OR created_at < %(to)s)
-              AND (%(bt)s::timestamptz IS NULL OR (created_at, id) < (%(bt)s, %(bid)s::uuid))
-            ORDER BY created_at DESC, id DESC LIMIT %(limit)s
-            """,
-            {
-                "shop": shop_id,
-                "status": status,
-                "ref": reference,
-                "from": created_from,
-                "to": created_to,
-                "bt": before[0] if before else None,
-                "bid": before[1] if before else None,
-                "limit": limit,
-            },
+            sql.SQL(
+                "SELECT * FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+            ).format(sql.SQL(" AND ").join(where)),
+            params,
         )
 
     def mark_fulfilled(self, order_id: UUID, tracking_reference: str) -> None:
