@@ -118,12 +118,13 @@ class CatalogRepository(Repository):
         )
 
     def product_page(self, shop_id: str, after: str | None, limit: int) -> list[Product]:
-        """Products in SKU order after the cursor (the primary key serves the scan)."""
+        """Products in SKU order after the cursor (the primary key serves the scan). The
+        first page is after "" (no SKU is empty): one condition that a prepared statement's
+        generic plan still reads from the index, unlike ``%s IS NULL OR sku > %s``."""
         return self._all(
             Product,
-            "SELECT * FROM products WHERE shop_id = %s AND (%s::text IS NULL OR sku > %s)"
-            " ORDER BY sku LIMIT %s",
-            (shop_id, after, after, limit),
+            "SELECT * FROM products WHERE shop_id = %s AND sku > %s ORDER BY sku LIMIT %s",
+            (shop_id, after or "", limit),
         )
 
     def any_shipping_option(

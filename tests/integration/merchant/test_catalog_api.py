@@ -5,9 +5,11 @@ price change leaves open checkouts as they were priced."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import product
 from typing import Any
 
 import pytest
+from integration.merchant.plan_support import PLAN_MODES, plans
 from support import Storefront, db, emulator_state
 
 from kassa.bootstrap import Container
@@ -275,3 +277,13 @@ def test_a_price_change_never_alters_an_open_checkout(
         fresh.checkout({"shipping_option_id": "standard"}).get_json()["amount_total"]
         == 2 * 9900 + 2000
     )
+
+
+def test_every_products_page_is_read_from_the_primary_key(container: Container) -> None:
+    for after, mode in product((None, "MUG-WHITE"), PLAN_MODES):
+        with plans(container, mode) as (uow, seen):
+            uow.catalog.product_page("demo", after, 50)
+        [plan] = [p for p in seen if "FROM products" in p]
+        cond = plan.split("Index Cond")[1].split("\n")[0]
+        assert "Index Scan using products_pkey on products" in plan, (mode, plan)
+        assert "sku >" in cond and "Sort" not in plan, (mode, plan)

@@ -4,13 +4,13 @@ custom and in generic (prepared) plans alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import product
 from typing import Any
 
 import psycopg
+from integration.merchant.plan_support import PLAN_MODES, plans
 from support import db
 
 from kassa.bootstrap import Container
@@ -51,40 +51,6 @@ def test_created_between_filters_half_open(
     assert bad.status_code == 422 and bad.get_json()["error"]["code"]
 
 
-@contextmanager
-def plans(container: Container, mode: str) -> Iterator[tuple[Any, list[str]]]:
-    """A unit of work whose statements' plans are sent back as notices (auto_explain), with
-    sequential scans off so that an empty test table does not hide a missing index. Each
-    statement is prepared at once and planned in ``mode``: a long-running process's
-    statements are prepared by psycopg after 5 runs, and Postgres may then plan them
-    without their parameters (a generic plan)."""
-    seen: list[str] = []
-    with container.uow() as uow:
-        threshold = uow.conn.prepare_threshold
-        uow.conn.prepare_threshold = 0
-        uow.conn.execute("LOAD 'auto_explain'")
-        for setting, value in (
-            ("auto_explain.log_min_duration", "0"),
-            ("auto_explain.log_level", "notice"),
-            ("enable_seqscan", "off"),
-            ("plan_cache_mode", mode),
-        ):
-            uow.conn.execute("SELECT set_config(%s, %s, true)", (setting, value))
-
-        def note(diag: psycopg.errors.Diagnostic) -> None:
-            seen.append(diag.message_primary or "")
-
-        uow.conn.add_notice_handler(note)
-        try:
-            yield uow, seen
-            # A plan is logged when its portal closes, which the next statement does.
-            uow.conn.execute("SELECT 1")
-        finally:
-            uow.conn.remove_notice_handler(note)
-            uow.conn.prepare_threshold = threshold
-            uow.conn.execute("SELECT set_config('auto_explain.log_min_duration', '-1', true)")
-
-
 def test_every_filter_and_page_is_read_from_an_index(container: Container) -> None:
     before = (datetime(2026, 11, 2, tzinfo=UTC), db(container, "SELECT gen_random_uuid()"))
     cases: list[tuple[dict[str, Any], str]] = [
@@ -94,7 +60,7 @@ def test_every_filter_and_page_is_read_from_an_index(container: Container) -> No
         ({"status": "paid"}, "orders_shop_status_recent"),
         ({"status": "paid", "before": before}, "orders_shop_status_recent"),
     ]
-    for (filters, index), mode in product(cases, ("force_custom_plan", "force_generic_plan")):
+    for (filters, index), mode in product(cases, PLAN_MODES):
         with plans(container, mode) as (uow, seen):
             uow.orders.page("demo", limit=50, **filters)
         [plan] = [p for p in seen if "FROM orders" in p]
