@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from checkout.errors import NotFound
+from checkout.errors import InvalidRequest, NotFound
 from checkout.merchant_events import new_endpoint_secret
 from checkout.ports import Services
+from checkout.webhook_targets import private_target
 from merchant.writes import Actor
 from repos.merchant_events import EndpointRow
 from repos.unit_of_work import UnitOfWork
@@ -39,7 +40,14 @@ def list_endpoints(services: Services, shop_id: str) -> EndpointList:
 
 def create_endpoint(services: Services, actor: Actor, body: EndpointCreate) -> EndpointCreated:
     """A new endpoint and its signing secret, shown this once (stored encrypted, audited
-    without it). Not replayable by Idempotency-Key: that would mean keeping the secret."""
+    without it). Not replayable by Idempotency-Key: that would mean keeping the secret.
+    A URL into a private network is refused (``checkout.webhook_targets``)."""
+    refused = None if services.settings.webhook_allow_private else private_target(str(body.url))
+    if refused is not None:
+        raise InvalidRequest(
+            f"Webhooks are delivered to public addresses only: {refused}.",
+            details={"field": "url"},
+        )
     row = EndpointRow(
         id=uuid.uuid4(),
         shop_id=actor.shop_id,

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=2.0, gt=0, alias="KASSA_JOB_RETRY_BASE_SECONDS")
     reaper_interval_seconds: float = Field(default=30.0, gt=0, alias="KASSA_REAPER_INTERVAL")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, alias="KASSA_WEBHOOK_TIMEOUT")
+    webhook_allow_private: bool = Field(default=False, alias="KASSA_WEBHOOK_ALLOW_PRIVATE")
+    """Deliver merchant webhooks to loopback, private and link-local addresses too. Off,
+    so that a merchant key cannot make the workers POST to the network they run in; on
+    for development and tests, whose receivers listen on 127.0.0.1."""
     reconcile_interval_seconds: float = Field(default=60.0, gt=0, alias="KASSA_RECONCILE_INTERVAL")
     # Relay and worker serve /metrics on these ports (0: not at all); the web serves it on
     # its own port. Containers set KASSA_METRICS_HOST=0.0.0.0 so Prometheus can scrape them.

@@ -284,6 +284,11 @@ def deliver_merchant_webhook(effect: Effect, msg: MerchantWebhook) -> None:
     event = effect.uow.merchant_events.get(msg.event_id)
     if event is None or event.shop_id != effect.shop.id:
         raise PermanentJobError("event_not_found")
+    settings = effect.services.settings
     merchant_webhooks.deliver(
-        endpoint.url, endpoint.secret, event, effect.services.settings.webhook_timeout_seconds
+        endpoint.url,
+        endpoint.secret,
+        event,
+        settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
     )

@@ -4,6 +4,10 @@ A 2xx answer is a delivery; anything else (an error status, a timeout, a refused
 connection) raises, and the outbox retries with exponential backoff until the last attempt
 makes the row dead, visible to ops and replayable. Redirects are not followed: the
 endpoint's URL is the one the merchant registered, and nothing else receives its events.
+Nor is a URL whose host resolves to a loopback, private, link-local or otherwise
+non-public address, unless ``KASSA_WEBHOOK_ALLOW_PRIVATE`` says so: a merchant's key must
+not make the workers reach into the network they run in (a metadata service, Redis, an
+internal admin page).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from checkout.webhook_signature import HEADER, sign
+from checkout.webhook_targets import private_target
 from schemas.merchant_events import MerchantEvent
 
 
@@ -32,8 +37,12 @@ def body_of(event: MerchantEvent) -> bytes:
     return json.dumps(event.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
-def deliver(url: str, secret: str, event: MerchantEvent, timeout: float) -> int:
+def deliver(
+    url: str, secret: str, event: MerchantEvent, timeout: float, *, allow_private: bool = False
+) -> int:
     """POST the signed event; returns the receiver's status or raises ``DeliveryFailed``."""
+    if not allow_private and private_target(url) is not None:
+        raise DeliveryFailed("private_address")
     body = body_of(event)
     request = urllib.request.Request(
         url,

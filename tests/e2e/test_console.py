@@ -37,7 +37,12 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     """Two attempts per delivery, so the failing endpoint's event dies within seconds; mail
     to files in a mailbox directory."""
     return settings.model_copy(
-        update={"job_max_attempts": 2, "smtp_port": 0, "mailbox_dir": str(tmp_path / "mailbox")}
+        update={
+            "job_max_attempts": 2,
+            "smtp_port": 0,
+            "mailbox_dir": str(tmp_path / "mailbox"),
+            "webhook_allow_private": True,  # the receiver listens on 127.0.0.1
+        }
     )
 
 

@@ -201,6 +201,10 @@ def test_event_feed_and_webhook_endpoints(
     assert created.status_code == 201
     secret = created.get_json()["secret"]
     assert secret.startswith("kwhsec_")
+    for inside in ("http://127.0.0.1:6379/", "http://169.254.169.254/latest/", "http://[::1]/"):
+        refused = client.post("/admin/webhook-endpoints", json={"url": inside}, headers=headers)
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["error"]["details"] == {"field": "url"}
     listed = client.get("/admin/webhook-endpoints", headers=headers).get_json()
     assert [e["url"] for e in listed] == ["https://erp.example/hooks"]
     assert "secret" not in listed[0]

@@ -26,8 +26,15 @@ from checkout.webhook_signature import HEADER, SignatureError, verify
 from devstack.processes import free_port, wait_for
 from kassa.bootstrap import Container
 from repos.merchant_events import EndpointRow
+from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
 from workers.merchant_webhooks import DeliveryFailed, deliver
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receivers of these tests listen on 127.0.0.1."""
+    return settings.model_copy(update={"webhook_allow_private": True})
 
 
 @dataclass
@@ -204,9 +211,9 @@ def test_a_redirect_fails_the_delivery_and_its_target_receives_nothing(
 
     event = merchant_event(container, "evt_moved")
     with http_server(Moved) as moved, pytest.raises(DeliveryFailed, match=r"^http_307$"):
-        deliver(f"{moved}/hooks", rec.secret, event, timeout=5)
+        deliver(f"{moved}/hooks", rec.secret, event, timeout=5, allow_private=True)
     assert (rec.accepted, rec.refused) == ([], 0)
-    assert deliver(target, rec.secret, event, timeout=5) == 200  # the target itself works
+    assert deliver(target, rec.secret, event, timeout=5, allow_private=True) == 200
     assert [e["id"] for e in rec.accepted] == ["evt_moved"]
 
 
@@ -224,10 +231,28 @@ def test_an_endpoint_that_refuses_or_never_answers_fails_the_delivery(
 
     event = merchant_event(container, "evt_silent")
     with pytest.raises(DeliveryFailed, match=r"^unreachable_URLError$"):
-        deliver(f"http://127.0.0.1:{free_port()}/hooks", "whsec_test", event, timeout=5)
+        deliver(
+            f"http://127.0.0.1:{free_port()}/hooks",
+            "whsec_test",
+            event,
+            timeout=5,
+            allow_private=True,
+        )
     with http_server(Silent) as silent:
         try:
             with pytest.raises(DeliveryFailed, match=r"^unreachable_TimeoutError$"):
-                deliver(f"{silent}/hooks", "whsec_test", event, timeout=0.5)
+                deliver(f"{silent}/hooks", "whsec_test", event, timeout=0.5, allow_private=True)
         finally:
             answered.set()
+
+
+def test_a_private_address_is_never_delivered_to_unless_allowed(
+    container: Container, receiver: tuple[Receiver, str]
+) -> None:
+    """A merchant's key must not make the workers POST into the network they run in."""
+    rec, url = receiver
+    event = merchant_event(container, "evt_inside")
+    with pytest.raises(DeliveryFailed, match=r"^private_address$"):
+        deliver(url, rec.secret, event, timeout=5)
+    assert (rec.accepted, rec.refused) == ([], 0)
+    assert deliver(url, rec.secret, event, timeout=5, allow_private=True) == 200
