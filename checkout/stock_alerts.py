@@ -42,8 +42,7 @@ def report_taken_in(
         return
     before = dict.fromkeys(taken, 0)
     for level in levels:
-        if level.sku in before:
-            before[level.sku] += level.available
+        before[level.sku] += level.available
     _report_in(uow, shop_id, threshold, before, {sku: before[sku] - n for sku, n in taken.items()})
 
 
