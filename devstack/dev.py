@@ -117,6 +117,8 @@ def run_dev(port: int = 8000, fresh: bool = False) -> int:
             "KASSA_MAILBOX_DIR": str(STATE_DIR / "mailbox"),
             "PYTHONUNBUFFERED": "1",
         }
+        # A merchant webhook receiver under development listens on this machine.
+        env.setdefault("KASSA_WEBHOOK_ALLOW_PRIVATE", "1")
         sup = Supervisor(log_dir=log_dir, env=env)
         prepare(env, sup)
         done = step(f"web on {public_url}")
