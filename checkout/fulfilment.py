@@ -28,7 +28,7 @@ from checkout.allocation import allocate
 from checkout.errors import OutOfStock
 from checkout.faults import is_transient
 from checkout.intent import hash_secret
-from checkout.lifecycle import release_in
+from checkout.lifecycle import ORDERED_STATES, release_in
 from checkout.merchant_events import emit_order_in, event_lines
 from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
@@ -129,8 +129,9 @@ def fulfil_in(
         return Fulfilment("unknown_checkout")
     if checkout.order_id is not None:
         return _add_to_order_in(uow, shop, checkout, session, authorized)
-    existing = uow.orders.by_checkout(checkout.id)
-    if existing is not None:
+    if checkout.state in ORDERED_STATES:
+        existing = uow.orders.by_checkout(checkout.id)
+        assert existing is not None
         return Fulfilment("existing", existing)
     if checkout.state == "refunded":
         return Fulfilment("refunded")

@@ -20,6 +20,10 @@ UNSETTLED_STATES: tuple[CheckoutState, ...] = (*LIVE_STATES, "expired", "failed"
 """Neither an order nor a refund, yet the session may have been paid: still open, or paid
 late, after the hold lapsed or the checkout failed."""
 
+ORDERED_STATES: tuple[CheckoutState, ...] = ("fulfilled", "stock_conflict")
+"""A checkout whose order was made: it moves here in the order's own transaction, and no
+state leads out of here."""
+
 Released = Literal["failed", "expired", "refunded"]
 
 _RELEASED_FROM: dict[Released, tuple[CheckoutState, ...]] = {

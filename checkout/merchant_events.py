@@ -64,7 +64,7 @@ def emit_in(
     """Record the event and queue its deliveries, in the caller's transaction; returns the
     event's id."""
     event_id = f"evt_{secrets.token_hex(12)}"
-    uow.merchant_events.add(event_id, shop_id, event_type, {"object": data})
+    endpoints = uow.merchant_events.add(event_id, shop_id, event_type, {"object": data})
     uow.outbox.add_messages(
         [
             (
@@ -72,7 +72,7 @@ def emit_in(
                 f"merchant-webhook-{event_id}-{endpoint_id}",
                 None,
             )
-            for endpoint_id in uow.merchant_events.subscribed(shop_id, event_type)
+            for endpoint_id in endpoints
         ]
     )
     return event_id

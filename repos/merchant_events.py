@@ -31,13 +31,23 @@ class MerchantEventRepository(Repository):
             return None
         return row.model_copy(update={"secret": self._secrets.decrypt(row.secret)})
 
-    def add(self, event_id: str, shop_id: str, event_type: str, data: dict[str, JsonValue]) -> None:
-        """Nothing is read back (the sequence number and time are the database's), so a
-        pipelined transaction does not wait here."""
-        self.conn.execute(
-            "INSERT INTO merchant_events (id, shop_id, type, data) VALUES (%s, %s, %s, %s)",
-            (event_id, shop_id, event_type, Jsonb(data)),
-        )
+    def add(
+        self, event_id: str, shop_id: str, event_type: str, data: dict[str, JsonValue]
+    ) -> list[UUID]:
+        """Record the event and return the shop's active endpoints that want its type (an
+        empty list of types: all), oldest first: one statement, since every event is
+        delivered to exactly those."""
+        rows = self.conn.execute(
+            """
+            WITH event AS (
+                INSERT INTO merchant_events (id, shop_id, type, data) VALUES (%s, %s, %s, %s))
+            SELECT id FROM merchant_webhook_endpoints
+            WHERE shop_id = %s AND active AND (event_types = '{}' OR %s = ANY(event_types))
+            ORDER BY created_at
+            """,
+            (event_id, shop_id, event_type, Jsonb(data), shop_id, event_type),
+        ).fetchall()
+        return [r["id"] for r in rows]
 
     def get(self, event_id: str) -> MerchantEvent | None:
         return self._one(MerchantEvent, "SELECT * FROM merchant_events WHERE id = %s", (event_id,))
@@ -82,18 +92,6 @@ class MerchantEventRepository(Repository):
             "SELECT * FROM merchant_webhook_endpoints WHERE shop_id = %s ORDER BY created_at",
             (shop_id,),
         )
-
-    def subscribed(self, shop_id: str, event_type: str) -> list[UUID]:
-        """Active endpoints that want this event type (an empty list of types: all)."""
-        rows = self.conn.execute(
-            """
-            SELECT id FROM merchant_webhook_endpoints
-            WHERE shop_id = %s AND active AND (event_types = '{}' OR %s = ANY(event_types))
-            ORDER BY created_at
-            """,
-            (shop_id, event_type),
-        ).fetchall()
-        return [r["id"] for r in rows]
 
     def deactivate(self, shop_id: str, endpoint_id: UUID) -> bool:
         cur = self.conn.execute(
