@@ -35,7 +35,7 @@ GROUPS = {
     "Stripe call (SDK + emulator round trip)": ("stripe/_http_client.py", "request_with_retries"),
     "Postgres round trips": ("psycopg/cursor.py", "execute"),
     "pool checkout (connection check)": ("psycopg_pool/pool.py", "getconn"),
-    "rate limiter (Redis)": ("flask_limiter/", "_check_request_limit"),
+    "rate limiter (Redis)": ("web/limits.py", "hit"),
     "pydantic validation/serialisation": ("pydantic/main.py", "model_validate"),
 }
 

@@ -11,7 +11,7 @@ from schemas.checkout import CheckoutResponse, CheckoutStatus
 from schemas.records import CheckoutRecord
 from web.context import container, shop
 from web.cookies import CHECKOUT_COOKIE, read_cart_id, set_order_cookie, set_secure_cookie
-from web.limits import checkout_limit, limiter
+from web.limits import checkout_limit, limited, shop_scoped_ip
 from web.openapi import documented
 from web.requests import parse_body
 
@@ -19,7 +19,7 @@ bp = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 
 
 @bp.post("")
-@limiter.limit(checkout_limit)
+@limited(checkout_limit, shop_scoped_ip)
 @documented(
     "Reprice the cart, hold stock and return the Stripe Checkout Session (201 new, 200 replay)",
     body=CartInput,

@@ -18,7 +18,7 @@ from typing import Any, cast, get_args
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 from pydantic import JsonValue, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
 from werkzeug.wrappers import Response
 
 from checkout import outbox_admin
@@ -36,7 +36,7 @@ from web.console_session import ConsoleSession, current_session, end_session, st
 from web.context import container
 from web.csrf import CsrfFailed, attach_csrf_cookie, csrf_token, require_csrf
 from web.errors import status_for
-from web.limits import client_ip, limiter, retry_after_seconds
+from web.limits import client_ip, limited, retry_after_seconds
 from web.storefront import currency_exponents
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -108,8 +108,8 @@ def http_error(exc: HTTPException) -> Response:
     if status == 429:
         message = "Too many sign-in attempts from here; wait a minute and try again."
     resp = page("console/message.html", status, error=message)
-    if status == 429:
-        resp.headers["Retry-After"] = str(retry_after_seconds())
+    if isinstance(exc, TooManyRequests):
+        resp.headers["Retry-After"] = str(retry_after_seconds(exc))
     return resp
 
 
@@ -161,7 +161,7 @@ def login_form() -> Response:
 
 
 @bp.post("/login")
-@limiter.limit(LOGIN_LIMIT, key_func=client_ip)
+@limited(LOGIN_LIMIT, client_ip)
 def login() -> Response:
     require_csrf()
     token = request.form.get("credential", "").strip()

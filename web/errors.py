@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from checkout import errors as e
 from web.csrf import CsrfFailed
@@ -92,8 +92,8 @@ def register_error_handlers(app: Flask) -> None:
         if status == 429:
             message = "Too many requests; retry after the number of seconds in Retry-After."
         resp = error_response(status, _HTTP_CODES.get(status, "http_error"), message)
-        if status == 429:
-            resp.headers["Retry-After"] = str(retry_after_seconds())
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(retry_after_seconds(exc))
         for header in ("Retry-After", "Allow"):
             if exc.response is not None and header in exc.response.headers:
                 resp.headers[header] = exc.response.headers[header]
