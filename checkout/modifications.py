@@ -109,8 +109,8 @@ def _modify(
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was already used for a different change."
                 )
-            return order_view_in(uow, req.shop, order, now)
-        if remaining_seconds(req.shop, order, now) == 0:
+            return order_view_in(uow, order, now)
+        if remaining_seconds(order, now) == 0:
             raise WindowClosed()
         key = f"order-{order.id}-change-{len(uow.order_events.for_order(order.id)) + 1}"
         change = apply(uow, order, key)
@@ -118,7 +118,7 @@ def _modify(
             record_in(uow, order, change, "customer", req.idempotency_key, request_hash)
         after = uow.orders.get(order.id)
         assert after is not None
-        return order_view_in(uow, req.shop, after, now)
+        return order_view_in(uow, after, now)
 
 
 def record_in(

@@ -77,8 +77,8 @@ def test_the_intent_claim_follows_the_state(
 def insert_order(conn: Conn, checkout_id: uuid.UUID, session: str, ref: str) -> None:
     conn.execute(
         """INSERT INTO orders (id, reference, shop_id, checkout_id, stripe_checkout_session_id,
-           status, subtotal, discount, shipping, total, currency, token_hash)
-           VALUES (%s, %s, 'demo', %s, %s, 'paid', 100, 0, 0, 100, 'usd', 't')""",
+           status, subtotal, discount, shipping, total, currency, token_hash, window_seconds)
+           VALUES (%s, %s, 'demo', %s, %s, 'paid', 100, 0, 0, 100, 'usd', 't', 3600)""",
         (uuid.uuid4(), ref, checkout_id, session),
     )
 

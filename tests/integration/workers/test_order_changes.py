@@ -9,6 +9,8 @@ from integration.workers.window_support import buy, use_capture_mode
 from support import db
 
 from kassa.bootstrap import Container
+from merchant.shops import update_shop
+from schemas.merchant import ShopSettingsPatch
 from schemas.records import Coupon
 from stripe_emulator.server import EmulatorServer
 
@@ -55,3 +57,26 @@ def test_a_change_reprices_with_the_coupon_as_it_was_sold(
         "SELECT array_agg((payload->>'amount')::bigint) FROM outbox WHERE kind = 'stripe.refund'",
     )
     assert refunds == [before["total"] - after["total"]]
+
+
+def test_a_shop_window_changed_after_the_sale_moves_no_order_window(
+    client: Any, app: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """The window is fixed when the order is placed: an operator who lengthens the shop's
+    window later reopens no closed order, and one who shortens it closes no open one."""
+    shop = use_capture_mode(container, "immediate")
+    closed = buy(client, container, emulator.url, {"MUG-WHITE": 1})
+    closed.close_window()
+    still_open = buy(app.test_client(), container, emulator.url, {"MUG-WHITE": 1})
+    longer = update_shop(container, "demo", ShopSettingsPatch(capture_window_seconds=7200))
+    assert longer.capture_window_seconds == 7200
+
+    view = closed.get().get_json()
+    assert (view["modification_allowed"], view["remaining_seconds"]) == (False, 0)
+    refused = closed.cancel()
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (409, "window_closed")
+
+    update_shop(container, "demo", ShopSettingsPatch(capture_window_seconds=60))
+    view = still_open.get().get_json()
+    assert 60 < view["remaining_seconds"] <= shop.capture_window_seconds
+    assert still_open.cancel().status_code == 200
