@@ -77,10 +77,18 @@ def test_the_intent_claim_follows_the_state(
 def insert_order(conn: Conn, checkout_id: uuid.UUID, session: str, ref: str) -> None:
     conn.execute(
         """INSERT INTO orders (id, reference, shop_id, checkout_id, stripe_checkout_session_id,
-           status, subtotal, discount, shipping, total, currency, token_hash, window_seconds)
-           VALUES (%s, %s, 'demo', %s, %s, 'paid', 100, 0, 0, 100, 'usd', 't', 3600)""",
+           status, subtotal, discount, shipping, total, currency, token_hash)
+           VALUES (%s, %s, 'demo', %s, %s, 'paid', 100, 0, 0, 100, 'usd', 't')""",
         (uuid.uuid4(), ref, checkout_id, session),
     )
+
+
+def test_an_order_inserted_without_its_window_takes_the_shops(conn: Conn) -> None:
+    """A node of the previous release inserts orders without ``window_seconds`` (0105)."""
+    conn.execute("UPDATE shops SET capture_window_seconds = 5400 WHERE id = 'demo'")
+    insert_order(conn, insert_checkout(conn, "a"), "cs_1", "R1")
+    row = conn.execute("SELECT window_seconds FROM orders WHERE reference = 'R1'").fetchone()
+    assert row is not None and row[0] == 5400
 
 
 def test_one_order_per_checkout_and_per_session(conn: Conn) -> None:
