@@ -54,7 +54,7 @@ def add_items(services: Services, req: ChangeRequest, line: AddLineInput) -> Che
         owned = owned_order_in(uow, shop, req.reference, req.token)
         order = uow.orders.get(owned.id, lock=True)  # capture and every change take it
         assert order is not None
-        if remaining_seconds(shop, order, now) == 0:
+        if remaining_seconds(order, now) == 0:
             raise WindowClosed()
         own = uow.orders.payment(order.id)
         priced = price_cart(
@@ -62,7 +62,7 @@ def add_items(services: Services, req: ChangeRequest, line: AddLineInput) -> Che
         )
         content = cart_hash(shop.id, wanted, None, None, order.currency)
         checkout_id = uuid.uuid4()
-        end = window_end(shop, order)
+        end = window_end(order)
         record = CheckoutRecord(
             id=checkout_id,
             shop_id=shop.id,

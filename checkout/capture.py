@@ -105,12 +105,23 @@ def fail_capture_in(uow: UnitOfWork, order_id: UUID, reason: str, *, gone: str |
     return True
 
 
-def payment_cancelled_in(uow: UnitOfWork, shop_id: str, payment_intent_id: str) -> str:
+def payment_cancelled_in(uow: UnitOfWork, shop_id: str, pi: str) -> str:
     """``payment_intent.canceled``: Stripe dropped an authorization (it lapsed after 7
     days, or someone cancelled it in the dashboard). Ours to record only if the order was
-    still waiting for capture; a void we asked for finds the order already cancelled."""
-    order_id = uow.orders.order_for_intent(shop_id, payment_intent_id)
+    still waiting for capture; a void we asked for finds the order already cancelled.
+
+    An authorization that owes nothing is no loss: the capture job voids it itself, and
+    this may be the webhook of that very void, arriving while the order is ``capturing``
+    (before the job records its captures, or after the job died there). It is recorded
+    as voided and the order goes on to be captured."""
+    order_id = uow.orders.order_for_intent(shop_id, pi)
     if order_id is None:
         return "unknown_payment"
-    failed = fail_capture_in(uow, order_id, "canceled_at_stripe", gone=payment_intent_id)
+    order = uow.orders.get(order_id, lock=True)
+    assert order is not None
+    owed = [o.amount for o in owed_in(uow, order) if o.payment.stripe_payment_intent_id == pi]
+    if owed == [0]:
+        uow.orders.record_void(order.id, pi)
+        return "already_settled"
+    failed = fail_capture_in(uow, order_id, "canceled_at_stripe", gone=pi)
     return "capture_failed" if failed else "already_settled"

@@ -18,7 +18,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from prometheus_client import Counter
@@ -33,7 +33,7 @@ from checkout.merchant_events import emit_order_in, event_lines
 from checkout.modifications import Change, email_in, record_in
 from checkout.ports import Services
 from checkout.stock_alerts import report_taken_in
-from checkout.window import remaining_seconds
+from checkout.window import remaining_seconds, window_end
 from repos.outbox import Queued
 from repos.unit_of_work import UnitOfWork
 from schemas.outbox import (
@@ -245,7 +245,7 @@ def _add_to_order_in(
         or (session.currency or "").lower() != checkout.currency
     ):
         return _pricing_mismatch_in(uow, shop, checkout, session)
-    if remaining_seconds(shop, order, datetime.now(UTC)) == 0:
+    if remaining_seconds(order, datetime.now(UTC)) == 0:
         uow.audit.add(
             shop.id, "late_addition_refunded", order.reference, {"session_id": session.id}
         )
@@ -334,6 +334,7 @@ def _create_order_in(
         shipping_address=details.address.model_dump() if details and details.address else None,
         token_hash=hash_secret(order_token(services.settings.secret_key, order_id)),
         created_at=now,
+        window_seconds=shop.capture_window_seconds,
     )
     pi = session.payment_intent
     uow.orders.add(
@@ -407,7 +408,7 @@ def _queue_effects_in(
     if checkout.cart_id:
         effects.append((CartClear(shop_id=shop.id, cart_id=checkout.cart_id), f"{key}-cart", None))
     if order.status == "authorized" and pi:
-        capture_at = order.created_at + timedelta(seconds=shop.capture_window_seconds)
+        capture_at = window_end(order)
         effects.append(
             (
                 Capture(shop_id=shop.id, order_id=order_id, payment_intent_id=pi),

@@ -109,8 +109,8 @@ def _modify(
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was already used for a different change."
                 )
-            return order_view_in(uow, req.shop, order, now)
-        if remaining_seconds(req.shop, order, now) == 0:
+            return order_view_in(uow, order, now)
+        if remaining_seconds(order, now) == 0:
             raise WindowClosed()
         key = f"order-{order.id}-change-{len(uow.order_events.for_order(order.id)) + 1}"
         change = apply(uow, order, key)
@@ -118,7 +118,7 @@ def _modify(
             record_in(uow, order, change, "customer", req.idempotency_key, request_hash)
         after = uow.orders.get(order.id)
         assert after is not None
-        return order_view_in(uow, req.shop, after, now)
+        return order_view_in(uow, after, now)
 
 
 def record_in(
@@ -349,18 +349,25 @@ def _lower_in(
     payment = next(
         (p for p in uow.orders.payments(order.id) if p.checkout_id == line.checkout_id), None
     )
-    refund = order.total - total
-    if order.status == "paid" and refund > 0 and payment and payment.stripe_payment_intent_id:
-        uow.outbox.add_message(
-            Refund(
-                shop_id=order.shop_id,
-                order_id=order.id,
-                checkout_id=line_checkout(order, line),
-                payment_intent_id=payment.stripe_payment_intent_id,
-                amount=refund,
-                reason="requested_by_customer",
-            ),
-            f"{key}-refund",
+    pi = payment.stripe_payment_intent_id if payment else None
+    if order.status == "paid" and payment and pi:
+        # Never more than the payment still holds: what the merchant refunded already is
+        # not refunded twice (a cancel's refund follows the same rule).
+        refund = min(
+            order.total - total,
+            payment.captured_amount - uow.outbox.refunds_requested(order.id, pi),
         )
+        if refund > 0:
+            uow.outbox.add_message(
+                Refund(
+                    shop_id=order.shop_id,
+                    order_id=order.id,
+                    checkout_id=line_checkout(order, line),
+                    payment_intent_id=pi,
+                    amount=refund,
+                    reason="requested_by_customer",
+                ),
+                f"{key}-refund",
+            )
     email_in(uow, order, "quantity_changed", key)
     return change

@@ -57,10 +57,10 @@ def owned_order_in(uow: UnitOfWork, shop: Shop, reference: str, token: str | Non
     return order
 
 
-def order_view_in(uow: UnitOfWork, shop: Shop, order: OrderRecord, now: datetime) -> OrderView:
+def order_view_in(uow: UnitOfWork, order: OrderRecord, now: datetime) -> OrderView:
     lines = uow.orders.lines(order.id)
     payments = uow.orders.payments(order.id)
-    remaining = remaining_seconds(shop, order, now)
+    remaining = remaining_seconds(order, now)
     return OrderView(
         reference=order.reference,
         status=order.status,
@@ -85,7 +85,7 @@ def order_view_in(uow: UnitOfWork, shop: Shop, order: OrderRecord, now: datetime
         payments=[_payment_view([p]) for p in payments],
         modification_allowed=remaining > 0,
         remaining_seconds=remaining,
-        window_ends_at=window_end(shop, order),
+        window_ends_at=window_end(order),
         customer_email=order.customer_email,
         customer_name=order.customer_name,
         shipping_address=order.shipping_address,
@@ -107,4 +107,4 @@ def _payment_view(payments: list[PaymentRecord]) -> PaymentView:
 def order_for_owner(services: Services, shop: Shop, reference: str, token: str | None) -> OrderView:
     with services.uow() as uow:
         order = owned_order_in(uow, shop, reference, token)
-        return order_view_in(uow, shop, order, datetime.now(UTC))
+        return order_view_in(uow, order, datetime.now(UTC))

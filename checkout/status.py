@@ -16,8 +16,8 @@ from schemas.checkout import CheckoutStatus, OrderSummary
 from schemas.records import CheckoutRecord, OrderRecord, Shop
 
 
-def order_summary(shop: Shop, order: OrderRecord, now: datetime) -> OrderSummary:
-    remaining = remaining_seconds(shop, order, now)
+def order_summary(order: OrderRecord, now: datetime) -> OrderSummary:
+    remaining = remaining_seconds(order, now)
     return OrderSummary(
         reference=order.reference,
         status=order.status,
@@ -56,7 +56,7 @@ def checkout_status(services: Services, shop: Shop, checkout: CheckoutRecord) ->
         with services.uow() as uow:
             checkout, order = _current_in(uow, shop, checkout)
     state = "open" if checkout.state == "pending" else checkout.state
-    summary = order_summary(shop, order, datetime.now(UTC)) if order else None
+    summary = order_summary(order, datetime.now(UTC)) if order else None
     return CheckoutStatus(state=state, order=summary, order_id=order.id if order else None)
 
 

@@ -103,7 +103,7 @@ def _locked_in(uow: UnitOfWork, shop: Shop, reference: str) -> OrderRecord:
 
 
 def detail_in(uow: UnitOfWork, shop: Shop, order: OrderRecord) -> MerchantOrder:
-    view = order_view_in(uow, shop, order, datetime.now(UTC))
+    view = order_view_in(uow, order, datetime.now(UTC))
     payment = uow.orders.payment(order.id)
     requested = uow.outbox.refunds_requested(order.id)
     # Refunds go to the order's own payment; items added during the window were paid by

@@ -27,11 +27,11 @@ class OrderRepository(Repository):
             """
             INSERT INTO orders (id, reference, shop_id, checkout_id, stripe_checkout_session_id,
                 status, subtotal, discount, shipping, total, currency, customer_email,
-                customer_name, shipping_address, token_hash, created_at)
+                customer_name, shipping_address, token_hash, created_at, window_seconds)
             VALUES (%(id)s, %(reference)s, %(shop_id)s, %(checkout_id)s,
                 %(stripe_checkout_session_id)s, %(status)s, %(subtotal)s, %(discount)s,
                 %(shipping)s, %(total)s, %(currency)s, %(customer_email)s, %(customer_name)s,
-                %(shipping_address)s, %(token_hash)s, %(created_at)s)
+                %(shipping_address)s, %(token_hash)s, %(created_at)s, %(window_seconds)s)
             """,
             {
                 **order.model_dump(),

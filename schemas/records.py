@@ -203,6 +203,8 @@ class OrderRecord(Record):
     shipping_address: dict[str, Any] | None
     token_hash: str
     created_at: datetime
+    window_seconds: int
+    """The modification window's length, the shop's setting when the order was placed."""
     fulfilled_at: datetime | None = None
     tracking_reference: str | None = None
 

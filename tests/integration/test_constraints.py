@@ -83,6 +83,14 @@ def insert_order(conn: Conn, checkout_id: uuid.UUID, session: str, ref: str) -> 
     )
 
 
+def test_an_order_inserted_without_its_window_takes_the_shops(conn: Conn) -> None:
+    """A node of the previous release inserts orders without ``window_seconds`` (0105)."""
+    conn.execute("UPDATE shops SET capture_window_seconds = 5400 WHERE id = 'demo'")
+    insert_order(conn, insert_checkout(conn, "a"), "cs_1", "R1")
+    row = conn.execute("SELECT window_seconds FROM orders WHERE reference = 'R1'").fetchone()
+    assert row is not None and row[0] == 5400
+
+
 def test_one_order_per_checkout_and_per_session(conn: Conn) -> None:
     c1, c2 = insert_checkout(conn, "a"), insert_checkout(conn, "b")
     insert_order(conn, c1, "cs_1", "R1")

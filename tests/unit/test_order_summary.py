@@ -42,11 +42,12 @@ def order(status: Any) -> OrderRecord:
         shipping_address=None,
         token_hash="t",
         created_at=PLACED,
+        window_seconds=3600,
     )
 
 
 def test_an_authorized_order_counts_down_its_window() -> None:
-    summary = order_summary(SHOP, order("authorized"), PLACED + timedelta(minutes=15))
+    summary = order_summary(order("authorized"), PLACED + timedelta(minutes=15))
     assert summary.model_dump() == {
         "reference": "K-TEST1",
         "status": "authorized",
@@ -56,17 +57,17 @@ def test_an_authorized_order_counts_down_its_window() -> None:
 
 
 def test_the_window_closes_at_its_end_and_never_goes_negative() -> None:
-    at_end = order_summary(SHOP, order("authorized"), PLACED + timedelta(hours=1))
-    later = order_summary(SHOP, order("authorized"), PLACED + timedelta(days=2))
+    at_end = order_summary(order("authorized"), PLACED + timedelta(hours=1))
+    later = order_summary(order("authorized"), PLACED + timedelta(days=2))
     for summary in (at_end, later):
         assert (summary.modification_allowed, summary.remaining_seconds) == (False, 0)
 
 
 def test_a_paid_order_can_change_too_but_a_settled_one_cannot() -> None:
-    paid = order_summary(SHOP, order("paid"), PLACED + timedelta(seconds=1))
+    paid = order_summary(order("paid"), PLACED + timedelta(seconds=1))
     assert (paid.modification_allowed, paid.remaining_seconds) == (True, 3599)
     for status in ("captured", "cancelled", "refunded", "stock_conflict"):
-        summary = order_summary(SHOP, order(status), PLACED)
+        summary = order_summary(order(status), PLACED)
         assert (summary.status, summary.modification_allowed, summary.remaining_seconds) == (
             status,
             False,

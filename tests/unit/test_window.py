@@ -51,21 +51,22 @@ def order(status: str = "authorized") -> OrderRecord:
             "shipping_address": None,
             "token_hash": "x",
             "created_at": CREATED,
+            "window_seconds": 3600,
         }
     )
 
 
 def test_remaining_time_counts_from_creation_only() -> None:
-    assert remaining_seconds(shop(), order(), CREATED) == 3600
-    assert remaining_seconds(shop(), order(), CREATED + timedelta(seconds=3599.5)) == 1
-    assert remaining_seconds(shop(), order(), CREATED + timedelta(hours=1)) == 0
-    assert remaining_seconds(shop(), order(), CREATED + timedelta(days=30)) == 0
-    assert remaining_seconds(shop(), order("paid"), CREATED) == 3600
+    assert remaining_seconds(order(), CREATED) == 3600
+    assert remaining_seconds(order(), CREATED + timedelta(seconds=3599.5)) == 1
+    assert remaining_seconds(order(), CREATED + timedelta(hours=1)) == 0
+    assert remaining_seconds(order(), CREATED + timedelta(days=30)) == 0
+    assert remaining_seconds(order("paid"), CREATED) == 3600
 
 
 @pytest.mark.parametrize("status", ["capturing", "captured", "cancelled", "capture_failed"])
 def test_a_settled_order_has_no_window_left(status: str) -> None:
-    assert remaining_seconds(shop(), order(status), CREATED) == 0
+    assert remaining_seconds(order(status), CREATED) == 0
 
 
 def test_a_delayed_window_ends_a_day_before_the_authorization_lapses() -> None:

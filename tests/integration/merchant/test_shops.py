@@ -102,6 +102,8 @@ def test_shop_input_is_checked_and_changes_nothing(
         ({**NEW_SHOP, "stripe_api_key": "not-a-key"}, 422),
         ({**NEW_SHOP, "hold_ttl_seconds": 60}, 422),
         ({**NEW_SHOP, "surprise": 1}, 422),
+        # A delayed window must end a day before Stripe drops the 7-day authorization.
+        ({**NEW_SHOP, "capture_window_seconds": 6 * 86400 + 1}, 422),
     ]
     for body, status in cases:
         resp = client.post("/admin/shops", json=body, headers=operator)
@@ -113,6 +115,12 @@ def test_shop_input_is_checked_and_changes_nothing(
     )
     resp = client.patch("/admin/shops/demo", json={"name": None}, headers=operator)
     assert resp.status_code == 422
+    # Switching to delayed capture checks the window the shop already has.
+    immediate = {"capture_mode": "immediate", "capture_window_seconds": 7 * 86400}
+    assert client.patch("/admin/shops/demo", json=immediate, headers=operator).status_code == 200
+    resp = client.patch("/admin/shops/demo", json={"capture_mode": "delayed"}, headers=operator)
+    assert (resp.status_code, resp.get_json()["error"]["code"]) == (422, "invalid_request")
+    assert db(container, "SELECT capture_mode FROM shops WHERE id='demo'") == "immediate"
     # The demo shop has products in usd: its currency can no longer change.
     resp = client.patch("/admin/shops/demo", json={"currency": "eur"}, headers=operator)
     assert (

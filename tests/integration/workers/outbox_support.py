@@ -347,6 +347,7 @@ class Orders:
             shipping_address=None,
             token_hash="x" * 64,
             created_at=datetime.now(UTC),
+            window_seconds=3600,
         )
         with self.container.uow() as uow:
             uow.orders.add(

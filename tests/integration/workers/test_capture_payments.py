@@ -114,3 +114,35 @@ def test_nothing_is_captured_for_another_shop_no_order_or_a_cancelled_one(
         assert payment_cancelled_in(uow, "demo", "pi_not_ours") == "unknown_payment"
     assert db(container, "SELECT status FROM orders") == "cancelled"
     assert db(container, "SELECT count(*) FROM audit_events WHERE kind = 'capture_failed'") == 0
+
+
+def test_the_webhook_of_the_capture_jobs_own_void_fails_nothing(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """The capture job voids an added authorization that owes nothing, and Stripe's
+    ``payment_intent.canceled`` for it arrives before the job has recorded the capture (or
+    after the job died there). That is the job's void, not a lost authorization: the order
+    is captured, its stock stays sold, and the void is recorded once."""
+    use_capture_mode(container, "delayed")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 2})
+    total = order.get().get_json()["total"]
+    mugs = on_hand(container, "MUG-WHITE")
+    added = add_paid_stickers(order, emulator, 3)
+    assert order.set_quantity(order.line_id("STICKERS"), 0).status_code == 200
+    extra = payment_of(container, order, added)
+    order.close_window()
+    assert begin_capture(container, "demo", order.order_id) is not None  # the job started
+    container.payments.cancel_payment_intent(order.shop, extra["pi"], idempotency_key="void")
+
+    with container.uow() as uow:  # the webhook, while the order is still capturing
+        assert payment_cancelled_in(uow, "demo", extra["pi"]) == "already_settled"
+
+    row = db(container, "SELECT id FROM outbox WHERE kind = 'stripe.capture'")
+    assert perform_row(container, row) == "done"  # the job's retry
+    assert order.get().get_json()["status"] == "captured"
+    assert payment_of(container, order, None)["captured"] == total
+    assert payment_of(container, order, added)["voided"] == 900
+    assert on_hand(container, "MUG-WHITE") == mugs
+    voids = "SELECT count(*) FROM payment_events WHERE kind = 'voided'"
+    assert db(container, voids) == 1
+    assert db(container, "SELECT count(*) FROM audit_events WHERE kind = 'capture_failed'") == 0

@@ -137,6 +137,20 @@ def test_lowering_a_quantity_in_a_delayed_shop_is_captured_at_the_new_total(
     assert on_hand(container, "MUG-WHITE") == mugs + 2
     updated = "SELECT data->'object'->>'total' FROM merchant_events WHERE type = 'order.updated'"
     assert db(container, updated) == "1850"
+    # The order event (its time is a column): who, what, the amounts before and after,
+    # and details without personal data.
+    event = db(
+        container,
+        "SELECT json_build_array(kind, actor, total_before, total_after, details)"
+        " FROM order_events",
+    )
+    assert event == [
+        "quantity_changed",
+        "customer",
+        authorized,
+        1850,
+        {"line_id": mug, "sku": "MUG-WHITE", "quantity_before": 3, "quantity_after": 1},
+    ]
     assert order.set_quantity(mug, 2).get_json()["error"]["code"] == ("amount_increase_not_allowed")
 
     worker = run_effects()

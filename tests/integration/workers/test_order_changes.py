@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from integration.workers.window_support import buy, use_capture_mode
+from integration.workers.window_support import buy, stripe_refunds, use_capture_mode
 from support import db
 
 from kassa.bootstrap import Container
+from merchant.orders import refund_in
+from merchant.shops import update_shop
+from schemas.merchant import ShopSettingsPatch
+from schemas.merchant_orders import RefundRequest
 from schemas.records import Coupon
 from stripe_emulator.server import EmulatorServer
+from workers.jobs import perform_row
 
 HISTORY = "SELECT count(*) FROM order_events WHERE order_id = %s"
 OUTBOX = "SELECT count(*) FROM outbox"
@@ -55,3 +60,53 @@ def test_a_change_reprices_with_the_coupon_as_it_was_sold(
         "SELECT array_agg((payload->>'amount')::bigint) FROM outbox WHERE kind = 'stripe.refund'",
     )
     assert refunds == [before["total"] - after["total"]]
+
+
+def test_a_shop_window_changed_after_the_sale_moves_no_order_window(
+    client: Any, app: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """The window is fixed when the order is placed: an operator who lengthens the shop's
+    window later reopens no closed order, and one who shortens it closes no open one."""
+    shop = use_capture_mode(container, "immediate")
+    closed = buy(client, container, emulator.url, {"MUG-WHITE": 1})
+    closed.close_window()
+    still_open = buy(app.test_client(), container, emulator.url, {"MUG-WHITE": 1})
+    longer = update_shop(container, "demo", ShopSettingsPatch(capture_window_seconds=7200))
+    assert longer.capture_window_seconds == 7200
+
+    view = closed.get().get_json()
+    assert (view["modification_allowed"], view["remaining_seconds"]) == (False, 0)
+    refused = closed.cancel()
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (409, "window_closed")
+
+    update_shop(container, "demo", ShopSettingsPatch(capture_window_seconds=60))
+    view = still_open.get().get_json()
+    assert 60 < view["remaining_seconds"] <= shop.capture_window_seconds
+    assert still_open.cancel().status_code == 200
+
+
+def test_a_lowering_after_a_merchant_refund_refunds_no_more_than_is_left(
+    client: Any, container: Container, emulator: EmulatorServer
+) -> None:
+    """The merchant gave back 40 of the 44 paid. The customer then keeps one mug of three:
+    the difference, 24, is more than the 4 the payment still holds, so the refund is the 4
+    (as a cancel's would be), not one Stripe refuses for good. Dropping the stickers next
+    refunds nothing: nothing is left."""
+    use_capture_mode(container, "immediate")
+    order = buy(client, container, emulator.url, {"MUG-WHITE": 3, "STICKERS": 1})
+    assert order.get().get_json()["total"] == 3600 + 300 + 500
+    with container.uow() as uow:
+        shop = uow.shops.get("demo")
+        assert shop is not None
+        refund_in(uow, shop, order.reference, RefundRequest(amount=4000))
+
+    assert order.set_quantity(order.line_id("MUG-WHITE"), 1).status_code == 200
+    dropped = order.set_quantity(order.line_id("STICKERS"), 0)
+
+    assert dropped.status_code == 200 and dropped.get_json()["total"] == 1200 + 500
+    rows = db(
+        container, "SELECT array_agg(id ORDER BY id) FROM outbox WHERE kind = 'stripe.refund'"
+    )
+    assert [perform_row(container, row) for row in rows] == ["done", "done"]
+    assert sorted(stripe_refunds(container, emulator.url, order.order_id)) == [400, 4000]
+    assert order.payment().refunded_amount == 3600 + 300 + 500
