@@ -30,7 +30,8 @@ def known_shop(services: Services, shop_id: str) -> Shop:
 
 
 def connect_webhook_secret(services: Services, shop_id: str, secret: str) -> None:
-    """Store the signing secret of the shop's Stripe webhook endpoint (``kassa dev``)."""
+    """Store the signing secret of the shop's Stripe webhook endpoint (``kassa dev``,
+    ``kassa seed --register-webhook``)."""
     with services.uow() as uow:
         uow.shops.set_webhook_secret(shop_id, secret)
 

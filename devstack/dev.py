@@ -14,12 +14,11 @@ import signal
 import time
 from collections.abc import Callable
 
-from checkout.shops import connect_webhook_secret
 from devstack.envfile import STATE_DIR, write_dev_env
 from devstack.processes import Supervisor, free_port, wait_http
 from devstack.services import Services, start_services
 from kassa.bootstrap import bootstrap
-from ops.seed import seed_and_mirror
+from ops.seed import register_webhook_endpoint, seed_and_mirror
 from repos.migrations import migrate
 from schemas.settings import Settings
 
@@ -69,9 +68,7 @@ def prepare(env: dict[str, str], sup: Supervisor) -> None:
             key = f"sk_test_kassa_{shop_id}" if use_emulator else settings.stripe_api_key
             seed_and_mirror(c, shop_id, currency=currency, name=name, stripe_api_key=key)
             if use_emulator:
-                url = f"{settings.public_url}/webhooks/stripe/{shop_id}"
-                secret = c.payments.register_webhook(key, url)
-                connect_webhook_secret(c, shop_id, secret)
+                register_webhook_endpoint(c, shop_id, settings.public_url)
     finally:
         c.close()
     done()

@@ -214,13 +214,20 @@ class StripeGateway:
         )
 
     def register_webhook(self, api_key: str, url: str) -> str:
-        """Create a webhook endpoint and return its signing secret (used by ``kassa dev``)."""
-        endpoint = self._call(
-            lambda: self.client(api_key).v1.webhook_endpoints.create(
-                params={"url": url, "enabled_events": ["*"]}
-            )
-        )
-        return str(endpoint.secret)
+        """Create a webhook endpoint for every event and return its signing secret
+        (``kassa dev``, ``kassa seed --register-webhook``). Endpoints already at ``url`` are
+        deleted first: their secret is about to be replaced, so they could only fail, and
+        seeding again must not make every event arrive twice."""
+        endpoints = self.client(api_key).v1.webhook_endpoints
+
+        def replace() -> str:
+            for old in endpoints.list(params={"limit": 100}).auto_paging_iter():
+                if old.url == url:
+                    endpoints.delete(old.id)
+            created = endpoints.create(params={"url": url, "enabled_events": ["*"]})
+            return str(created.secret)
+
+        return self._call(replace)
 
 
 class Urllib3Client(stripe.HTTPClient):

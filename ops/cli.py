@@ -45,14 +45,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from ops.seed import seed_and_mirror
+    from ops.seed import register_webhook_endpoint, seed_and_mirror
 
     c = bootstrap()
     try:
         seed_and_mirror(c, args.shop, currency=args.currency)
+        print(f"seeded shop {args.shop!r} ({args.currency})")
+        if args.register_webhook:
+            url = register_webhook_endpoint(c, args.shop, args.register_webhook)
+            print(f"registered the webhook endpoint {url} with Stripe")
     finally:
         c.close()
-    print(f"seeded shop {args.shop!r} ({args.currency})")
     return 0
 
 
@@ -85,7 +88,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from stripe_emulator.server import serve
 
     configure_logging(Settings().log_level, process="emulator")
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.public_url)
     return 0
 
 
@@ -103,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("seed", help="load the demo catalog")
     p.add_argument("--shop", default="demo")
     p.add_argument("--currency", default="usd")
+    p.add_argument(
+        "--register-webhook",
+        metavar="WEB_URL",
+        help="also register WEB_URL/webhooks/stripe/<shop> with the shop's Stripe account (the"
+        " emulator, or test mode) and store its signing secret; WEB_URL is where Stripe"
+        " reaches Kassa, e.g. http://web:8000 in the compose demo",
+    )
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("web", help="serve the HTTP API and storefront")
@@ -118,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulator", help="run the Stripe emulator (development and tests only)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=12111)
+    p.add_argument(
+        "--public-url",
+        help="where browsers reach it, for the payment pages' URLs, e.g. http://localhost:12111"
+        " (default: $STRIPE_EMULATOR_PUBLIC_URL, else the address Kassa calls it by)",
+    )
     p.set_defaults(func=cmd_emulator)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from checkout.reconcile import reconcile_mirror
+from checkout.shops import connect_webhook_secret
 from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from schemas.records import Coupon, InventoryLevel, Product, ShippingOption, Shop
@@ -120,3 +121,19 @@ def seed_and_mirror(container: Container, shop_id: str, **options: Any) -> None:
     with container.uow() as uow:
         seed_shop_in(uow, shop_id, container.settings, **options)
     reconcile_mirror(container, shop_id, finding=False)
+
+
+def register_webhook_endpoint(container: Container, shop_id: str, web_url: str) -> str:
+    """Register ``<web_url>/webhooks/stripe/<shop>`` with the shop's Stripe account (its own
+    key) and store the endpoint's signing secret, so that payments become orders by webhook
+    as they happen, not at the next reconciliation. For the emulator and test mode (``kassa
+    dev``, ``kassa seed --register-webhook``); ``web_url`` is where Stripe reaches Kassa,
+    which in a container network is not the public URL. Returns the endpoint's URL."""
+    with container.uow() as uow:
+        shop = uow.shops.get(shop_id)
+    if shop is None:
+        raise ValueError(f"no shop {shop_id!r}")
+    url = f"{web_url.rstrip('/')}/webhooks/stripe/{shop_id}"
+    secret = container.payments.register_webhook(shop.stripe_api_key, url)
+    connect_webhook_secret(container, shop_id, secret)
+    return url

@@ -1,4 +1,4 @@
-"""`python -m stripe_emulator [--host H] [--port P]`: run the emulator alone."""
+"""`python -m stripe_emulator [--host H] [--port P] [--public-url URL]`: the emulator alone."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from stripe_emulator import defaults
-from stripe_emulator.server import serve
+from stripe_emulator.server import PUBLIC_URL_HELP, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,9 +15,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default=defaults.DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=defaults.DEFAULT_PORT)
+    parser.add_argument("--public-url", help=PUBLIC_URL_HELP)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.public_url)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ LATENCY_MAX_MS: Final = 60_000
 # "1" (the default): any well-formed test key opens an account on first use. "0": only
 # keys registered through POST /_emulator/accounts authenticate, as on Stripe.
 ENV_AUTO_ACCOUNTS: Final = "STRIPE_EMULATOR_AUTO_ACCOUNTS"
+# The address browsers reach the emulator at, when it is not the one API clients call it by
+# (in a container: Kassa calls http://emulator:12111, the host's browser http://localhost:12111).
+# Hosted payment page URLs are built from it; unset, from the address of the API call.
+ENV_PUBLIC_URL: Final = "STRIPE_EMULATOR_PUBLIC_URL"
 
 # Who pays on the hosted page unless told otherwise (Stripe's own test persona).
 TEST_CUSTOMER_NAME: Final = "Jenny Rosen"

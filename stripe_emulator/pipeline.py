@@ -52,6 +52,7 @@ class ApiCall:
     params: ParamReader
     events: EventRecorder
     base_url: str
+    """Where the hosted pages are reached: the public URL if set, else this call's host."""
 
     @property
     def now(self) -> int:
@@ -184,7 +185,8 @@ def _execute(
         state.sweep()
         account = state.account(g.api_key)
         recorder = state.recorder(account, RequestContext(g.request_id, key))
-        call = ApiCall(account, ParamReader(params), recorder, request.host_url)
+        base_url = state.public_url or request.host_url
+        call = ApiCall(account, ParamReader(params), recorder, base_url)
         try:
             body = expand.apply(handler(call, **path_args), expansions, account)
         except InvalidParams:

