@@ -1,39 +1,65 @@
-"""Two complete Kassa "nodes" (each its own process group: web, relay, worker) share one
-Postgres and one Redis. Purchases go to both; one node is SIGKILLed mid-traffic. The other
+"""Two complete Kassa "nodes" (each its own process groups of web, relay and worker) share
+one Postgres and one Redis. Purchases go to both webs and Stripe's webhooks to node A, until
+node A is SIGKILLed while its worker is in the middle of a job: held in a Stripe call that
+the emulator keeps hanging. The load balancer then sends the webhooks to node B, which
 carries on, and nothing is lost: every paid session has exactly one order, every side effect
-of every order is done (one confirmation email each, the stock mirror in step), no row dies.
+of every order is done once (the dead worker's job included), no row dies.
+
+Which worker gets a job is RQ's choice, so node B's worker joins only once node A's holds the
+hanging one: that makes the job in flight at the kill node A's in every run, not by chance.
+The test has an emulator of its own, whose stop wakes the request it kept hanging.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 import requests
+import stripe
 from integration.workers.outbox_support import ROOT, env_for
+from rq import Worker
+from rq.job import Job
 from support import db, pay
 
 from devstack.processes import Supervisor, free_port, wait_for, wait_http
-from kassa.bootstrap import Container
-from ops.seed import seed_and_mirror
+from kassa.bootstrap import Container, bootstrap
+from ops.seed import register_webhook_endpoint, seed_and_mirror
 from schemas.settings import Settings
 from stripe_emulator.server import EmulatorServer
 
 DEMO_KEY = "sk_test_kassa_demo"
-PURCHASES = 12
-KILL_AFTER = 5
+BEFORE = 4
+"""Purchases while only node A's worker runs, webhooks to node A."""
+ALONGSIDE = 2
+"""Purchases once both workers run, webhooks still to node A, right before the kill."""
+AFTER = 4
+"""Purchases after the kill, on node B."""
+PURCHASES = BEFORE + ALONGSIDE + AFTER
 
 
-def start_node(name: str, settings: Settings, tmp_path: Path) -> tuple[Supervisor, str]:
-    port = free_port()
-    sup = Supervisor(tmp_path / name, env_for(settings), cwd=ROOT, death_signal=signal.SIGKILL)
-    sup.spawn("web", "ops.cli", "web", "--port", str(port), "--workers", "1")
-    sup.spawn("relay", "ops.cli", "relay")
-    sup.spawn("worker", "ops.cli", "worker")
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/readyz", timeout=60, alive=sup.check_alive)
-    return sup, url
+@pytest.fixture
+def stripe_emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(webhook_retry_delays=[0.2, 0.5, 1.0, 2.0, 4.0]) as server:
+        yield server
+
+
+def start(sup: Supervisor, *names: str) -> str | None:
+    """Spawn the node's processes; returns the web's URL once it answers, if one was asked."""
+    url = None
+    for name in names:
+        if name == "web":
+            port = free_port()
+            sup.spawn("web", "ops.cli", "web", "--port", str(port), "--workers", "1")
+            url = f"http://127.0.0.1:{port}"
+        else:
+            sup.spawn(name, "ops.cli", name)
+    if url is not None:
+        wait_http(f"{url}/readyz", timeout=60, alive=sup.check_alive)
+    return url
 
 
 def buy(web: str) -> str:
@@ -49,12 +75,28 @@ def buy(web: str) -> str:
     return str(resp.json()["session_id"])
 
 
-def test_killing_one_of_two_nodes_loses_nothing(
-    base_settings: Settings, container: Container, emulator: EmulatorServer, tmp_path: Path
+def held_rows(container: Container, worker_pid: int) -> set[int]:
+    """Outbox rows of the jobs that the worker threads of process ``worker_pid`` hold now."""
+    rows: set[int] = set()
+    for worker in Worker.all(connection=container.redis):
+        job_id = worker.get_current_job_id()
+        if worker.pid == worker_pid and job_id:
+            rows.update(Job.fetch(job_id, connection=container.redis).args[0])
+    return rows
+
+
+def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
+    base_settings: Settings,
+    container: Container,
+    stripe_emulator: EmulatorServer,
+    tmp_path: Path,
 ) -> None:
     mailbox = tmp_path / "mailbox"
     settings = base_settings.model_copy(
         update={
+            "stripe_api_base": stripe_emulator.url,
+            # Node A's hanging call must outlast the wait for the kill, however slow the machine.
+            "stripe_timeout_seconds": 120.0,
             "mailbox_dir": str(mailbox),
             "smtp_port": 0,
             "relay_poll_seconds": 0.2,
@@ -63,24 +105,85 @@ def test_killing_one_of_two_nodes_loses_nothing(
             "checkout_rate_limit": "1000/minute",  # every shopper comes from 127.0.0.1
         }
     )
+    emulator = stripe_emulator.url
     seed_and_mirror(container, "demo", stripe_api_key=DEMO_KEY)
     with container.uow() as uow:
         stock_before = uow.inventory.on_hand_by_sku("demo")["MUG-WHITE"]
-    node_a, url_a = start_node("a", settings, tmp_path)
-    node_b, url_b = start_node("b", settings, tmp_path)
-    # Stripe's webhooks reach whichever node the load balancer picks; here, the survivor.
-    secret = container.payments.register_webhook(DEMO_KEY, f"{url_b}/webhooks/stripe/demo")
-    with container.uow() as uow:
-        uow.shops.set_webhook_secret("demo", secret)
+    env = env_for(settings)
+    node_a = Supervisor(tmp_path / "a", env, cwd=ROOT, death_signal=signal.SIGKILL)
+    node_b = Supervisor(tmp_path / "b", env, cwd=ROOT, death_signal=signal.SIGKILL)
     try:
+        url_a = str(start(node_a, "web", "relay", "worker"))
+        url_b = str(start(node_b, "web", "relay"))
+        stripe_side = bootstrap(settings)
+        try:
+            register_webhook_endpoint(stripe_side, "demo", url_a)
+        finally:
+            stripe_side.close()
+        # The first PaymentIntent update (an order's metadata sync, a worker's job) hangs.
+        requests.post(
+            f"{emulator}/_emulator/faults",
+            json={"method": "POST", "path_prefix": "/v1/payment_intents/", "hang_seconds": 600},
+            timeout=5,
+        ).raise_for_status()
+
         sessions = []
-        for i in range(PURCHASES):
-            alive_a = i < KILL_AFTER
-            sessions.append(buy(url_a if alive_a and i % 2 == 0 else url_b))
-            pay(emulator.url, sessions[-1])
-            if i == KILL_AFTER - 1:
-                for child in list(node_a.children):
-                    node_a.kill(child)  # SIGKILL to web, relay and worker of node A at once
+
+        def purchase(web: str) -> None:
+            sessions.append(buy(web))
+            pay(emulator, sessions[-1])
+
+        for i in range(BEFORE):
+            purchase(url_a if i % 2 == 0 else url_b)
+        worker_a = node_a.children["worker"].pid
+
+        def hanging_job_of_node_a() -> set[int]:
+            node_a.check_alive()
+            faults = requests.get(f"{emulator}/_emulator/faults", timeout=5).json()
+            if faults["faults"]:
+                return set()  # no call has hit the fault yet
+            held = held_rows(container, worker_a)
+            return {
+                r
+                for r in held
+                if db(container, "SELECT kind FROM outbox WHERE id = %s", r)
+                == "stripe.metadata_sync"
+            }
+
+        in_flight = wait_for(
+            hanging_job_of_node_a,
+            timeout=60,
+            what="node A's worker to hold a metadata sync hanging in a Stripe call",
+            context=lambda: node_a.log_tail("worker"),
+        )
+        start(node_b, "worker")
+        wait_for(
+            lambda: (
+                node_b.check_alive()
+                or any(w.pid == node_b.children["worker"].pid for w in Worker.all(container.redis))
+            ),
+            timeout=60,
+            what="node B's worker to register",
+            context=lambda: node_b.log_tail("worker"),
+        )
+        for i in range(ALONGSIDE):
+            purchase(url_a if i % 2 == 0 else url_b)
+        unfinished = {
+            r
+            for r in in_flight
+            if db(container, "SELECT state FROM outbox WHERE id = %s", r) != "done"
+        }
+        assert unfinished, "node A's hanging job finished before the kill"
+        assert held_rows(container, worker_a) >= unfinished
+
+        node_a.kill_all()  # web, relay and worker of node A (gunicorn's worker too) at once
+        endpoint = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator})
+        (hook,) = endpoint.v1.webhook_endpoints.list().data
+        endpoint.v1.webhook_endpoints.update(
+            hook.id, params={"url": f"{url_b}/webhooks/stripe/demo"}
+        )  # the load balancer stops sending to the dead node
+        for _ in range(AFTER):
+            purchase(url_b)
 
         def settled() -> bool:
             node_b.check_alive()
@@ -105,7 +208,17 @@ def test_killing_one_of_two_nodes_loses_nothing(
     with psycopg.connect(container.settings.database_url) as conn:
         paid = {r[0] for r in conn.execute("SELECT stripe_checkout_session_id FROM orders")}
     assert paid == set(sessions)
+    # Both nodes took Stripe's webhooks: node A until it died, node B after.
+    deliveries = requests.get(f"{emulator}/_emulator/webhooks/deliveries", timeout=5).json()
+    took = {d["url"].split("/webhooks/")[0] for d in deliveries if d["status"] == 200}
+    assert took == {url_a, url_b}
     assert db(container, "SELECT count(*) FROM outbox WHERE state = 'dead'") == 0
+    # The dead worker's job was done by the survivor: the PaymentIntents carry their orders.
+    client = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator})
+    for row_id in unfinished:
+        payload = db(container, "SELECT payload FROM outbox WHERE id = %s", row_id)
+        intent = client.v1.payment_intents.retrieve(payload["payment_intent_id"])
+        assert intent.metadata["order_reference"] == payload["order_reference"]
     emails = list(mailbox.glob("*.eml"))
     assert len(emails) == PURCHASES, sorted(p.name for p in emails)
     with container.uow() as uow:
