@@ -85,6 +85,17 @@ def held_rows(container: Container, worker_pid: int) -> set[int]:
     return rows
 
 
+def claimed_syncs(container: Container, row_ids: set[int]) -> set[int]:
+    """Those of the rows that are metadata syncs claimed by a relay and not done yet."""
+    with psycopg.connect(container.settings.database_url) as conn:
+        found = conn.execute(
+            "SELECT id FROM outbox WHERE id = ANY(%s)"
+            " AND kind = 'stripe.metadata_sync' AND state = 'enqueued'",
+            (sorted(row_ids),),
+        )
+        return {row[0] for row in found}
+
+
 def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
     base_settings: Settings,
     container: Container,
@@ -106,6 +117,7 @@ def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
         }
     )
     emulator = stripe_emulator.url
+    stripe_api = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator})
     seed_and_mirror(container, "demo", stripe_api_key=DEMO_KEY)
     with container.uow() as uow:
         stock_before = uow.inventory.on_hand_by_sku("demo")["MUG-WHITE"]
@@ -115,11 +127,11 @@ def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
     try:
         url_a = str(start(node_a, "web", "relay", "worker"))
         url_b = str(start(node_b, "web", "relay"))
-        stripe_side = bootstrap(settings)
+        c = bootstrap(settings)
         try:
-            register_webhook_endpoint(stripe_side, "demo", url_a)
+            register_webhook_endpoint(c, "demo", url_a)
         finally:
-            stripe_side.close()
+            c.close()
         # The first PaymentIntent update (an order's metadata sync, a worker's job) hangs.
         requests.post(
             f"{emulator}/_emulator/faults",
@@ -139,16 +151,9 @@ def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
 
         def hanging_job_of_node_a() -> set[int]:
             node_a.check_alive()
-            faults = requests.get(f"{emulator}/_emulator/faults", timeout=5).json()
-            if faults["faults"]:
+            if requests.get(f"{emulator}/_emulator/faults", timeout=5).json()["faults"]:
                 return set()  # no call has hit the fault yet
-            held = held_rows(container, worker_a)
-            return {
-                r
-                for r in held
-                if db(container, "SELECT kind FROM outbox WHERE id = %s", r)
-                == "stripe.metadata_sync"
-            }
+            return claimed_syncs(container, held_rows(container, worker_a))
 
         in_flight = wait_for(
             hanging_job_of_node_a,
@@ -168,18 +173,13 @@ def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
         )
         for i in range(ALONGSIDE):
             purchase(url_a if i % 2 == 0 else url_b)
-        unfinished = {
-            r
-            for r in in_flight
-            if db(container, "SELECT state FROM outbox WHERE id = %s", r) != "done"
-        }
+        unfinished = claimed_syncs(container, in_flight)
         assert unfinished, "node A's hanging job finished before the kill"
         assert held_rows(container, worker_a) >= unfinished
 
         node_a.kill_all()  # web, relay and worker of node A (gunicorn's worker too) at once
-        endpoint = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator})
-        (hook,) = endpoint.v1.webhook_endpoints.list().data
-        endpoint.v1.webhook_endpoints.update(
+        (hook,) = stripe_api.v1.webhook_endpoints.list().data
+        stripe_api.v1.webhook_endpoints.update(
             hook.id, params={"url": f"{url_b}/webhooks/stripe/demo"}
         )  # the load balancer stops sending to the dead node
         for _ in range(AFTER):
@@ -214,10 +214,9 @@ def test_killing_a_node_in_the_middle_of_a_job_loses_nothing(
     assert took == {url_a, url_b}
     assert db(container, "SELECT count(*) FROM outbox WHERE state = 'dead'") == 0
     # The dead worker's job was done by the survivor: the PaymentIntents carry their orders.
-    client = stripe.StripeClient(DEMO_KEY, base_addresses={"api": emulator})
     for row_id in unfinished:
         payload = db(container, "SELECT payload FROM outbox WHERE id = %s", row_id)
-        intent = client.v1.payment_intents.retrieve(payload["payment_intent_id"])
+        intent = stripe_api.v1.payment_intents.retrieve(payload["payment_intent_id"])
         assert intent.metadata["order_reference"] == payload["order_reference"]
     emails = list(mailbox.glob("*.eml"))
     assert len(emails) == PURCHASES, sorted(p.name for p in emails)
