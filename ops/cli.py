@@ -88,7 +88,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from stripe_emulator.server import serve
 
     configure_logging(Settings().log_level, process="emulator")
-    serve(args.host, args.port, args.public_url)
+    try:
+        serve(args.host, args.port, args.public_url)
+    except ValueError as exc:  # a setting it cannot use: --public-url, STRIPE_EMULATOR_*
+        print(f"kassa emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

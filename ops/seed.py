@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from checkout.reconcile import reconcile_mirror
-from checkout.shops import connect_webhook_secret
+from checkout.shops import connect_webhook_secret, known_shop
 from kassa.bootstrap import Container
 from repos.unit_of_work import UnitOfWork
 from schemas.records import Coupon, InventoryLevel, Product, ShippingOption, Shop
@@ -129,11 +129,7 @@ def register_webhook_endpoint(container: Container, shop_id: str, web_url: str) 
     as they happen, not at the next reconciliation. For the emulator and test mode (``kassa
     dev``, ``kassa seed --register-webhook``); ``web_url`` is where Stripe reaches Kassa,
     which in a container network is not the public URL. Returns the endpoint's URL."""
-    with container.uow() as uow:
-        shop = uow.shops.get(shop_id)
-    if shop is None:
-        raise ValueError(f"no shop {shop_id!r}")
     url = f"{web_url.rstrip('/')}/webhooks/stripe/{shop_id}"
-    secret = container.payments.register_webhook(shop.stripe_api_key, url)
+    secret = container.payments.register_webhook(known_shop(container, shop_id).stripe_api_key, url)
     connect_webhook_secret(container, shop_id, secret)
     return url

@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--public-url", help=PUBLIC_URL_HELP)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve(args.host, args.port, args.public_url)
+    try:
+        serve(args.host, args.port, args.public_url)
+    except ValueError as exc:  # a setting it cannot use
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,23 @@ def test_the_public_url_comes_from_the_environment_and_defaults_to_the_calls_add
         EmulatorServer()
 
 
+def test_a_public_url_it_cannot_use_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "emulator", "--public-url", "localhost:12111"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "kassa emulator: the emulator's public URL (STRIPE_EMULATOR_PUBLIC_URL, --public-url)"
+        " must be http(s)://host[:port][/path]; got 'localhost:12111'"
+    ]
+
+
 def alive(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         raise AssertionError(f"the emulator exited with {process.returncode}")
