@@ -51,7 +51,7 @@ def add_items(services: Services, req: ChangeRequest, line: AddLineInput) -> Che
     shop, wanted = req.shop, {line.sku: line.quantity}
     now = datetime.now(UTC)
     with services.uow() as uow:
-        owned = owned_order_in(uow, shop, req.reference, req.token)
+        owned = owned_order_in(uow, shop, req.reference, req.tokens)
         order = uow.orders.get(owned.id, lock=True)  # capture and every change take it
         assert order is not None
         if remaining_seconds(order, now) == 0:

@@ -61,7 +61,7 @@ class ChangeRequest:
 
     shop: Shop
     reference: str
-    token: str | None
+    tokens: tuple[str, ...]
     idempotency_key: str | None
 
 
@@ -97,7 +97,7 @@ def _modify(
     """Check ownership, take the order lock, replay or check the window, apply, record."""
     request_hash = _request_hash(kind, body)
     with services.uow() as uow:
-        owned = owned_order_in(uow, req.shop, req.reference, req.token)
+        owned = owned_order_in(uow, req.shop, req.reference, req.tokens)
         order = uow.orders.get(owned.id, lock=True)
         assert order is not None
         now = datetime.now(UTC)

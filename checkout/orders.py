@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -46,13 +47,16 @@ def redeem_order_link(
     return order, int((expires - now).total_seconds())
 
 
-def owned_order_in(uow: UnitOfWork, shop: Shop, reference: str, token: str | None) -> OrderRecord:
-    """The order, if ``token`` proves ownership; 401 without a token, 404 with a wrong one
-    (the same 404 as an unknown reference, so a stranger learns nothing)."""
-    if not token:
+def owned_order_in(
+    uow: UnitOfWork, shop: Shop, reference: str, tokens: Sequence[str]
+) -> OrderRecord:
+    """The order, if one of ``tokens`` proves ownership (a browser may send several order
+    cookies, one of them for this order); 401 without a token, 404 when none fits (the
+    same 404 as an unknown reference, so a stranger learns nothing)."""
+    if not tokens:
         raise Unauthorized("Order access needs the kassa_order cookie or X-Modification-Token.")
     order = uow.orders.by_reference(shop.id, reference)
-    if order is None or not same_secret(token, order.token_hash):
+    if order is None or not any(same_secret(token, order.token_hash) for token in tokens):
         raise OrderNotFound()
     return order
 
@@ -104,7 +108,9 @@ def _payment_view(payments: list[PaymentRecord]) -> PaymentView:
     )
 
 
-def order_for_owner(services: Services, shop: Shop, reference: str, token: str | None) -> OrderView:
+def order_for_owner(
+    services: Services, shop: Shop, reference: str, tokens: Sequence[str]
+) -> OrderView:
     with services.uow() as uow:
-        order = owned_order_in(uow, shop, reference, token)
+        order = owned_order_in(uow, shop, reference, tokens)
         return order_view_in(uow, order, datetime.now(UTC))

@@ -56,8 +56,8 @@ def _status_response(checkout: CheckoutRecord) -> Response:
     status = checkout_status(container(), shop(), checkout)
     resp = jsonify(status.model_dump())
     resp.headers["Cache-Control"] = "no-store"
-    if status.order_id is not None:
-        set_order_cookie(resp, status.order_id)
+    if status.order is not None and status.order_id is not None:
+        set_order_cookie(resp, status.order_id, status.order.reference)
     return resp
 
 

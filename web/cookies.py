@@ -13,6 +13,9 @@ from checkout.fulfilment import order_token
 CART_COOKIE = "kassa_cart"
 CHECKOUT_COOKIE = "kassa_checkout"
 ORDER_COOKIE = "kassa_order"
+ORDER_COOKIE_MAX_AGE = 30 * 24 * 3600
+"""How long the checkout's owner keeps the order it bought (an emailed link sets its own,
+anchored to the order's creation)."""
 
 
 def _signer(purpose: str) -> URLSafeSerializer:
@@ -34,14 +37,16 @@ def read_cart_id(shop_id: str) -> str | None:
     return cart if isinstance(cart, str) else None
 
 
-def set_secure_cookie(resp: Response, name: str, value: str, max_age: int) -> None:
+def set_secure_cookie(
+    resp: Response, name: str, value: str, max_age: int, *, path: str = "/"
+) -> None:
     resp.set_cookie(
         name,
         value,
         max_age=max_age,
         httponly=True,
         samesite="Lax",
-        path="/",
+        path=path,
         secure=request.is_secure,
     )
 
@@ -52,7 +57,22 @@ def set_cart_cookie(resp: Response, shop_id: str, cart_id: str, max_age: int) ->
     )
 
 
-def set_order_cookie(resp: Response, order_id: UUID) -> None:
-    """The checkout's owner becomes the order's owner: the token the order pages ask for."""
+def set_order_cookie(
+    resp: Response, order_id: UUID, reference: str, max_age: int = ORDER_COOKIE_MAX_AGE
+) -> None:
+    """Hand this browser the order's token, the proof the order's page and API ask for.
+
+    One cookie per order, scoped by ``Path`` to that order's page and to its API, so a
+    browser holds several orders at once: buying a second order, or opening another order's
+    emailed link, leaves the first one's cookie alone, and each order's URLs receive only
+    their own token (the name stays ``kassa_order``; see docs/modification-window.md)."""
     token = order_token(current_app.config["SECRET_KEY"], order_id)
-    set_secure_cookie(resp, ORDER_COOKIE, token, max_age=30 * 24 * 3600)
+    for path in (f"/orders/{reference}", f"/api/orders/{reference}"):
+        set_secure_cookie(resp, ORDER_COOKIE, token, max_age, path=path)
+
+
+def order_cookie_tokens() -> tuple[str, ...]:
+    """Every ``kassa_order`` value the browser sent, each a candidate proof. A request to an
+    order's URL carries that order's cookie and may also carry a root-path one left by an
+    older release (for some other order), in any order: none may shadow another."""
+    return tuple(dict.fromkeys(v for v in request.cookies.getlist(ORDER_COOKIE) if v))

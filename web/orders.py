@@ -13,7 +13,7 @@ from schemas.api import MAX_BIGINT
 from schemas.checkout import CheckoutResponse
 from schemas.orders import AddLineInput, AddressInput, OrderView, QuantityInput
 from web.context import container, shop
-from web.cookies import ORDER_COOKIE
+from web.cookies import order_cookie_tokens
 from web.openapi import documented
 from web.requests import parse_body
 
@@ -29,15 +29,18 @@ CHANGE_ERRORS = {
 }
 
 
-def order_token_from_request() -> str | None:
-    return request.headers.get("X-Modification-Token") or request.cookies.get(ORDER_COOKIE)
+def order_tokens_from_request() -> tuple[str, ...]:
+    """The header's token if there is one (as before, it alone decides), else every order
+    cookie this URL received."""
+    header = request.headers.get("X-Modification-Token")
+    return (header,) if header else order_cookie_tokens()
 
 
 def _request(reference: str) -> ChangeRequest:
     return ChangeRequest(
         shop=shop(),
         reference=reference,
-        token=order_token_from_request(),
+        tokens=order_tokens_from_request(),
         idempotency_key=request.headers.get("Idempotency-Key") or None,
     )
 
@@ -57,7 +60,7 @@ def _order_response(view: OrderView) -> Response:
 )
 def get_order(reference: str) -> Response:
     return _order_response(
-        order_for_owner(container(), shop(), reference, order_token_from_request())
+        order_for_owner(container(), shop(), reference, order_tokens_from_request())
     )
 
 

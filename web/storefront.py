@@ -45,14 +45,13 @@ from web.context import container
 from web.cookies import (
     CART_COOKIE,
     CHECKOUT_COOKIE,
-    ORDER_COOKIE,
     read_cart_id,
     set_cart_cookie,
     set_order_cookie,
     set_secure_cookie,
 )
 from web.csrf import attach_csrf_cookie, csrf_token, require_csrf
-from web.orders import order_token_from_request
+from web.orders import order_tokens_from_request
 
 bp = Blueprint("storefront", __name__)
 
@@ -253,7 +252,7 @@ def success() -> Response:
     order = None
     if status.order is not None and status.order_id is not None:
         token = order_token(c.settings.secret_key, status.order_id)
-        order = order_for_owner(c, shop, status.order.reference, token)
+        order = order_for_owner(c, shop, status.order.reference, (token,))
     spent = status.state == "fulfilled" and checkout.cart_id == read_cart_id(shop.id)
     resp = _page(
         "success.html",
@@ -263,8 +262,8 @@ def success() -> Response:
         order=order,
         checkout_id=checkout_id,
     )
-    if status.order_id is not None:
-        set_order_cookie(resp, status.order_id)
+    if order is not None and status.order_id is not None:
+        set_order_cookie(resp, status.order_id, order.reference)
     if spent:
         resp.delete_cookie(CART_COOKIE, path="/")
     return resp
@@ -274,7 +273,7 @@ def success() -> Response:
 def order(reference: str) -> Response:
     shop = _shop()
     try:
-        view = order_for_owner(container(), shop, reference, order_token_from_request())
+        view = order_for_owner(container(), shop, reference, order_tokens_from_request())
     except (OrderNotFound, Unauthorized):
         return _page("not_found.html", shop, 404)
     return _page("order.html", shop, order=view, editable=True)
@@ -292,7 +291,7 @@ def order_access(reference: str) -> Response:
     except OrderNotFound:
         return _page("not_found.html", shop, 404, link_expired=True)
     resp = redirect(url_for("storefront.order", reference=order.reference), 303)
-    set_secure_cookie(resp, ORDER_COOKIE, order_token(c.settings.secret_key, order.id), max_age)
+    set_order_cookie(resp, order.id, order.reference, max_age)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -302,7 +301,7 @@ def _change(reference: str, notice: str, change: Callable[[ChangeRequest], objec
     what happened (post/redirect/get, failures included)."""
     require_csrf()
     shop = _shop()
-    req = ChangeRequest(shop, reference, order_token_from_request(), idempotency_key=None)
+    req = ChangeRequest(shop, reference, order_tokens_from_request(), idempotency_key=None)
     try:
         change(req)
     except (OrderNotFound, Unauthorized):
