@@ -38,6 +38,24 @@ def open_link(browser: Any, link: str) -> Any:
     return browser.get(link.removeprefix("http://127.0.0.1:8000"))
 
 
+def order_cookies(resp: Any) -> dict[str, str]:
+    """The response's ``kassa_order`` Set-Cookie headers, by their Path."""
+    found = {}
+    for header in resp.headers.getlist("Set-Cookie"):
+        if header.startswith("kassa_order="):
+            path = re.search(r"; Path=([^;]+)", header)
+            assert path, header
+            found[path.group(1)] = header
+    return found
+
+
+def link_to(settings: Settings, order: Bought) -> str:
+    """The path of the order's emailed link, as the outbox job writes it."""
+    return f"/orders/{order.reference}/access?token=" + order_link_token(
+        settings.secret_key, order.order_id
+    )
+
+
 def test_the_email_link_opens_the_order_in_another_browser(
     client: Any,
     app: Any,
@@ -58,9 +76,11 @@ def test_the_email_link_opens_the_order_in_another_browser(
     assert opened.headers["Location"] == f"/orders/{order.reference}"  # no token left
     assert opened.headers["Referrer-Policy"] == "no-referrer"
     assert opened.headers["Cache-Control"] == "no-store"
-    cookie = opened.headers["Set-Cookie"]
-    assert cookie.startswith("kassa_order=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert token not in cookie  # the link's token is only ever exchanged, never the cookie
+    cookies = order_cookies(opened)
+    assert set(cookies) == {f"/orders/{order.reference}", f"/api/orders/{order.reference}"}
+    for cookie in cookies.values():
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert token not in cookie  # the link's token is only ever exchanged, never the cookie
 
     page = phone.get(f"/orders/{order.reference}")
     assert page.status_code == 200 and b'data-testid="cancel-order"' in page.data
@@ -94,10 +114,7 @@ def test_a_link_opened_after_the_window_reads_but_cannot_change(
     use_capture_mode(container, "delayed")
     order = buy(client, container, emulator.url, {"MUG-WHITE": 2})
     order.close_window()
-    # Minted now, long after the order was created: its window is still the order's.
-    late = f"/orders/{order.reference}/access?token=" + order_link_token(
-        settings.secret_key, order.order_id
-    )
+    late = link_to(settings, order)  # minted now, long after: the window is still the order's
     browser = app.test_client()
     assert browser.get(late).status_code == 303
     view = browser.get(f"/api/orders/{order.reference}", headers={"X-Shop-Id": "demo"}).json
@@ -188,3 +205,69 @@ def test_the_openapi_document_names_the_changes_and_their_errors(client: Any) ->
     assert "window_closing" in add["responses"]["409"]["description"]
     headers = {p["name"] for p in line["parameters"]}
     assert {"Idempotency-Key", "X-Modification-Token", "X-Shop-Id"} <= headers
+
+
+def test_one_browser_keeps_every_order_it_bought(
+    client: Any, app: Any, container: Container, settings: Settings, emulator: EmulatorServer
+) -> None:
+    """Each order's cookie lives at that order's own paths: a second purchase in the same
+    browser (the status endpoint hands over its cookie) leaves the first one's alone."""
+    use_capture_mode(container, "delayed")
+    first = buy(client, container, emulator.url, {"MUG-WHITE": 1, "STICKERS": 1})
+    second = buy(client, container, emulator.url, {"MUG-WHITE": 2})
+
+    for order in (first, second):
+        assert order.get().status_code == 200
+        assert client.get(f"/orders/{order.reference}").status_code == 200
+    assert first.cancel().get_json()["status"] == "cancelled"
+    lowered = second.set_quantity(second.line_id("MUG-WHITE"), 1)
+    assert lowered.status_code == 200 and lowered.get_json()["total"] == 1200 + 500
+    assert first.get().get_json()["status"] == "cancelled"  # and still readable after
+    assert 'data-testid="cancel-order"' in client.get(f"/orders/{second.reference}").text
+    assert client.get("/api/orders/K-NOSUCH00", headers=first.headers).status_code == 401
+
+    stranger = app.test_client()
+    assert stranger.get(f"/api/orders/{first.reference}", headers=first.headers).status_code == 401
+    stranger.set_cookie("kassa_order", "0" * 64)  # a cookie, but for no order of theirs
+    for order in (first, second):
+        assert stranger.get(f"/orders/{order.reference}").status_code == 404
+        api = f"/api/orders/{order.reference}"
+        assert stranger.get(api, headers=order.headers).status_code == 404
+        assert stranger.post(f"{api}/cancel", headers=order.headers).status_code == 404
+    token = order_token(settings.secret_key, second.order_id)
+    own = {**second.headers, "X-Modification-Token": token}
+    assert stranger.get(f"/api/orders/{second.reference}", headers=own).status_code == 200
+
+
+def test_links_to_two_orders_open_both_in_one_browser(
+    client: Any, app: Any, container: Container, settings: Settings, emulator: EmulatorServer
+) -> None:
+    """Opening a second order's emailed link leaves the first order's access in place, and
+    a root-path cookie left by an older release shadows neither of them."""
+    use_capture_mode(container, "immediate")
+    first = buy(client, container, emulator.url, {"MUG-WHITE": 2})
+    second = buy(client, container, emulator.url, {"MUG-WHITE": 1, "STICKERS": 2})
+    phone = app.test_client()
+    # An older release's cookie for the second order at Path=/, sent before the others.
+    phone.set_cookie("kassa_order", order_token(settings.secret_key, second.order_id))
+
+    opened = phone.get(link_to(settings, first))
+    assert opened.status_code == 303 and "/" not in order_cookies(opened)
+    assert phone.get(link_to(settings, second)).status_code == 303
+    for order in (first, second):
+        page = phone.get(f"/orders/{order.reference}")
+        assert page.status_code == 200 and b'data-testid="cancel-order"' in page.data
+
+    shop = first.headers
+    mug = first.line_id("MUG-WHITE")
+    lowered = phone.patch(
+        f"/api/orders/{first.reference}/lines/{mug}", json={"quantity": 1}, headers=shop
+    )
+    assert lowered.status_code == 200 and lowered.get_json()["total"] == 1200 + 500
+    cancelled = phone.post(f"/api/orders/{second.reference}/cancel", headers=shop)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+
+    # Without the old root cookie, each order is still reached by its own cookie alone.
+    phone.delete_cookie("kassa_order")
+    for order in (first, second):
+        assert phone.get(f"/api/orders/{order.reference}", headers=shop).status_code == 200
