@@ -295,3 +295,35 @@ def test_an_emailed_link_to_an_order_that_does_not_exist_opens_nothing(client: A
     assert resp.status_code == 404
     assert "This order link is not valid or has expired." in text(resp)
     assert "kassa_order" not in resp.headers.get("Set-Cookie", "")
+
+
+def test_a_second_purchase_in_the_same_browser_keeps_the_first_order_open(
+    app: Any, client: Any, container: Container, emulator: Any
+) -> None:
+    """The success page hands over each order's cookie at that order's own paths, so the
+    first order's page and forms still work after the second purchase."""
+    references = []
+    for sku in ("MUG-WHITE", "STICKERS"):
+        add(client, sku)
+        started = submit(client, "/checkout", shipping_option_id="standard")
+        pay(emulator.url, started.headers["Location"].rsplit("/", 1)[1])
+        checkout_id = db(container, "SELECT id::text FROM checkouts ORDER BY created_at DESC")
+        page = client.get(f"/checkout/success?checkout_id={checkout_id}")
+        assert 'data-state="fulfilled"' in text(page)
+        reference = db(container, "SELECT reference FROM orders ORDER BY created_at DESC")
+        cookies = [c for c in page.headers.getlist("Set-Cookie") if c.startswith("kassa_order=")]
+        paths = {path for c in cookies for path in re.findall(r"; Path=([^;]+)", c)}
+        assert len(cookies) == 2 and paths == {f"/orders/{reference}", f"/api/orders/{reference}"}
+        references.append(reference)
+
+    first, second = references
+    assert sku in text(client.get(f"/orders/{second}"))
+    page = text(client.get(f"/orders/{first}"))
+    assert "MUG-WHITE" in page and 'data-testid="cancel-order"' in page
+    cancelled = client.post(f"/orders/{first}/cancel", data={"csrf_token": token(page)})
+    assert cancelled.status_code == 303 and cancelled.headers["Location"] == f"/orders/{first}"
+    assert 'data-testid="order-status">cancelled' in text(client.get(f"/orders/{first}"))
+    assert 'data-testid="cancel-order"' in text(client.get(f"/orders/{second}"))
+    stranger = app.test_client()
+    assert stranger.get(f"/orders/{first}").status_code == 404
+    assert stranger.get(f"/orders/{second}").status_code == 404
