@@ -153,3 +153,33 @@ def test_cancel_voids_the_authorization_and_returns_the_stock(
     assert db(container, "SELECT status FROM orders WHERE reference = %s", reference) == (
         "cancelled"
     )
+
+
+def test_one_browser_changes_both_orders_it_bought(
+    stack: str, page: tuple[Any, Any], container: Container, emulator: EmulatorServer
+) -> None:
+    """Chromium keeps one HttpOnly order cookie per order, at that order's paths: after a
+    second purchase the first order can still be cancelled, and the second lowered."""
+    delayed_shop(container)
+    pg, shot = page
+    buy(pg, stack, {"MUG-WHITE": 2})
+    buy(pg, stack, {"MUG-WHITE": 3})
+    first = db(container, "SELECT reference FROM orders ORDER BY created_at LIMIT 1")
+    second = db(container, "SELECT reference FROM orders ORDER BY created_at DESC LIMIT 1")
+    held = {c["path"]: c for c in pg.context.cookies() if c["name"] == "kassa_order"}
+    assert set(held) == {f"/{api}orders/{ref}" for api in ("", "api/") for ref in (first, second)}
+    assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in held.values())
+    assert "kassa_order" not in pg.evaluate("document.cookie")
+
+    pg.goto(f"{stack}/orders/{first}")
+    pg.get_by_test_id("cancel-order").click()
+    pg.get_by_test_id("notice").wait_for()
+    assert pg.get_by_test_id("order-status").inner_text() == "cancelled"
+    pg.goto(f"{stack}/orders/{second}")
+    pg.get_by_test_id("line-quantity").fill("1")
+    pg.get_by_test_id("line-update").click()
+    pg.get_by_test_id("notice").wait_for()
+    assert pg.get_by_test_id("order-total").inner_text() == "$17.00"
+    shot("second-order-lowered")
+    pg.goto(f"{stack}/orders/{first}")
+    assert pg.get_by_test_id("order-status").inner_text() == "cancelled"
