@@ -23,6 +23,7 @@ from merchant.api_keys import key_still_valid
 from merchant.writes import Actor
 from schemas.records import Shop
 from web.context import container
+from web.cookies import secure_cookies
 
 SESSION_COOKIE = "kassa_console"
 SESSION_PATH = "/console"
@@ -57,14 +58,14 @@ def start_session(resp: Response, actor: Actor) -> None:
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure,
+        secure=secure_cookies(),
         path=SESSION_PATH,
     )
 
 
 def end_session(resp: Response) -> None:
     resp.delete_cookie(
-        SESSION_COOKIE, path=SESSION_PATH, httponly=True, samesite="Lax", secure=request.is_secure
+        SESSION_COOKIE, path=SESSION_PATH, httponly=True, samesite="Lax", secure=secure_cookies()
     )
 
 

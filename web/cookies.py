@@ -9,6 +9,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from checkout.fulfilment import order_token
+from web.context import container
 
 CART_COOKIE = "kassa_cart"
 CHECKOUT_COOKIE = "kassa_checkout"
@@ -37,6 +38,13 @@ def read_cart_id(shop_id: str) -> str | None:
     return cart if isinstance(cart, str) else None
 
 
+def secure_cookies() -> bool:
+    """Whether cookies carry ``Secure``: when this request came over HTTPS, and whenever the
+    public URL is HTTPS. Behind a proxy that ends TLS the request reaching us is plain HTTP,
+    yet the browser speaks HTTPS, and it must never send these cookies over plain HTTP."""
+    return request.is_secure or container().settings.public_url.startswith("https://")
+
+
 def set_secure_cookie(
     resp: Response, name: str, value: str, max_age: int, *, path: str = "/"
 ) -> None:
@@ -47,7 +55,7 @@ def set_secure_cookie(
         httponly=True,
         samesite="Lax",
         path=path,
-        secure=request.is_secure,
+        secure=secure_cookies(),
     )
 
 

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from checkout.errors import KassaError
+from web.cookies import secure_cookies
 
 CSRF_COOKIE = "kassa_csrf"
 
@@ -43,7 +44,7 @@ def attach_csrf_cookie(resp: Response) -> Response:
             g.new_csrf_id,
             httponly=True,
             samesite="Lax",
-            secure=request.is_secure,
+            secure=secure_cookies(),
             path="/",
         )
     return resp

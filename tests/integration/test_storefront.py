@@ -327,3 +327,23 @@ def test_a_second_purchase_in_the_same_browser_keeps_the_first_order_open(
     stranger = app.test_client()
     assert stranger.get(f"/orders/{first}").status_code == 404
     assert stranger.get(f"/orders/{second}").status_code == 404
+
+
+def test_cookies_are_secure_when_the_public_url_is_https(app: Any, container: Container) -> None:
+    """Behind a proxy that ends TLS the request reaching Kassa is plain HTTP, yet the browser
+    speaks HTTPS: with an https public URL every cookie still carries Secure."""
+    assert "Secure" not in app.test_client().get("/").headers["Set-Cookie"]  # all plain HTTP
+    container.settings = container.settings.model_copy(
+        update={"public_url": "https://shop.example"}
+    )
+    client = app.test_client()
+    page = client.get("/")
+    cart = client.post(
+        "/api/cart/items",
+        json={"sku": "MUG-WHITE", "quantity": 1},
+        headers={"X-Shop-Id": "demo"},
+    )
+    assert cart.status_code == 200, cart.get_data(as_text=True)
+    cookies = page.headers.getlist("Set-Cookie") + cart.headers.getlist("Set-Cookie")
+    assert {c.split("=", 1)[0] for c in cookies} >= {"kassa_csrf", "kassa_cart"}
+    assert all("; Secure" in c for c in cookies)
