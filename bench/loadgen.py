@@ -73,9 +73,6 @@ class Client:
             body = data.encode() if isinstance(data, str) else data
         return self.request("POST", url, body, head, timeout)
 
-    def get(self, url: str, *, timeout: float = 30) -> Reply:
-        return self.request("GET", url, None, {}, timeout)
-
     def request(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
     ) -> Reply:
