@@ -105,6 +105,16 @@ def _on_failure(failures: list[Exception], shop_id: str, step: str) -> Iterator[
         )
 
 
+def _failed(
+    kind: str, entry: SessionReport, exc: Exception, message: str, **ids: str
+) -> SessionReport:
+    """A session or event that failed for good: counted (``kind``), logged with its ids and
+    the error's type, and reported as ``error:<type>``."""
+    FINDINGS.labels(kind).inc()
+    log.error(message, extra={"shop_id": entry.shop_id, **ids, "error": type(exc).__name__})
+    return entry.model_copy(update={"outcome": f"error:{type(exc).__name__}"})
+
+
 def rebuild_mirrors(services: Services) -> None:
     """Every shop's mirror from Postgres, now (after Redis lost its data)."""
     with services.uow() as uow:
@@ -176,15 +186,14 @@ def reconcile_sessions(
             # Even settling it as a refund failed (a bug, data the database refuses): the
             # next pass tries again, and the checkouts after it in this shop (and the event
             # walk) are not held up behind it on every pass.
-            FINDINGS.labels("session_failed").inc()
-            found.append(entry.model_copy(update={"outcome": f"error:{type(exc).__name__}"}))
-            log.error(
-                "paid session could not be settled; tried again next pass",
-                extra={
-                    "shop_id": shop_id,
-                    "checkout_id": str(checkout.id),
-                    "error": type(exc).__name__,
-                },
+            found.append(
+                _failed(
+                    "session_failed",
+                    entry,
+                    exc,
+                    "paid session could not be settled; tried again next pass",
+                    checkout_id=str(checkout.id),
+                )
             )
             continue
         if result.outcome not in FULFIL_OUTCOMES:
@@ -263,11 +272,14 @@ def _handle_events(
             # events after it: one event that always fails must not stop reconciliation.
             failed_at = min(failed_at, event.created)
             if not is_transient(exc):
-                FINDINGS.labels("event_failed").inc()
-                found.append(entry.model_copy(update={"outcome": f"error:{type(exc).__name__}"}))
-                log.error(
-                    "stripe event could not be reconciled; kept for the next walk",
-                    extra={"shop_id": shop.id, "event_id": event.id, "error": type(exc).__name__},
+                found.append(
+                    _failed(
+                        "event_failed",
+                        entry,
+                        exc,
+                        "stripe event could not be reconciled; kept for the next walk",
+                        event_id=event.id,
+                    )
                 )
             continue
         if result in FULFIL_OUTCOMES:

@@ -44,6 +44,35 @@ def all_done(orders: Orders, ids: list[int]) -> bool:
     return set(orders.states(ids).values()) == {"done"}
 
 
+def send_eight(
+    container: Container,
+    settings: Settings,
+    orders: Orders,
+    worker_process: Callable[..., WorkerProcess],
+    sink: SmtpSink,
+    shop_concurrency: int,
+) -> list[int]:
+    """The eight emails of ``emails_in_jobs_of_two`` through one worker process with four
+    job threads and eight effect threads; returns the row ids once all are done."""
+    worker_settings, ids = emails_in_jobs_of_two(
+        container,
+        settings,
+        orders,
+        sink,
+        worker_jobs=4,
+        worker_threads=8,
+        worker_shop_concurrency=shop_concurrency,
+    )
+    worker = worker_process(worker_settings)
+    wait_for(
+        lambda: all_done(orders, ids),
+        timeout=3 * DEADLINE,
+        what="the eight emails",
+        context=worker.log_tail,
+    )
+    return ids
+
+
 def test_one_process_runs_several_jobs_of_a_shop_at_once(
     container: Container,
     settings: Settings,
@@ -55,22 +84,7 @@ def test_one_process_runs_several_jobs_of_a_shop_at_once(
     only one process running all four jobs side by side can get there."""
     sink = smtp_sink()
     sink.hold(until=8, seconds=DEADLINE)
-    worker_settings, ids = emails_in_jobs_of_two(
-        container,
-        settings,
-        orders,
-        sink,
-        worker_jobs=4,
-        worker_threads=8,
-        worker_shop_concurrency=8,
-    )
-    worker = worker_process(worker_settings)
-    wait_for(
-        lambda: all_done(orders, ids),
-        timeout=3 * DEADLINE,
-        what="the eight emails",
-        context=worker.log_tail,
-    )
+    ids = send_eight(container, settings, orders, worker_process, sink, shop_concurrency=8)
     assert sink.max_in_flight == 8
     assert len(sink.messages) == 8
     assert {orders.row(i).attempts for i in ids} == {1}
@@ -88,22 +102,7 @@ def test_the_shop_bound_spans_the_jobs_of_a_process(
     which also means rows of two jobs were in flight together."""
     sink = smtp_sink()
     sink.hold(until=4, seconds=5.0)
-    worker_settings, ids = emails_in_jobs_of_two(
-        container,
-        settings,
-        orders,
-        sink,
-        worker_jobs=4,
-        worker_threads=8,
-        worker_shop_concurrency=3,
-    )
-    worker = worker_process(worker_settings)
-    wait_for(
-        lambda: all_done(orders, ids),
-        timeout=3 * DEADLINE,
-        what="the eight emails",
-        context=worker.log_tail,
-    )
+    send_eight(container, settings, orders, worker_process, sink, shop_concurrency=3)
     assert sink.max_in_flight == 3
     assert len(sink.messages) == 8
 
