@@ -90,6 +90,7 @@ def new_intents(
     spread: bool,
     sku: str,
     levels: tuple[tuple[int, int], ...] = LEVELS,
+    what: str = "new intent",
 ) -> list[Result]:
     call = checkout_call(stack, run, spread=spread, sku=sku)
     results = []
@@ -110,7 +111,7 @@ def new_intents(
         )
         first += warm
         total = n * multiple
-        label = "new intent" + (f", {len(BENCH_SKUS)} SKUs" if spread else f", 1 SKU ({sku})")
+        label = what + (f", {len(BENCH_SKUS)} SKUs" if spread else f", 1 SKU ({sku})")
         result = measured(
             stack,
             lambda c=concurrency, cl=clients, f=first, t=total, lb=label: run_load(

@@ -21,10 +21,13 @@ a missed target. About 3 minutes on the 2-core machine; ``--parts`` picks parts.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -36,9 +39,12 @@ import webhooks
 from loadgen import Result, print_rows, report_failures, sessions, write_json
 from stack import Stack, open_stack
 
+from devstack.processes import free_port, wait_http
+
 PARTS = ("checkout", "webhook", "outbox")
 CAPTURES = 8
 """Fulfilments captured: one per pgbench client at the highest concurrency."""
+CORES = os.cpu_count() or 1
 
 
 @dataclass
@@ -63,6 +69,50 @@ class Row:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
+
+
+@contextlib.contextmanager
+def floor_servers(stack: Stack) -> Iterator[Stack]:
+    """``bench/floor.py``, one server per web process of ``stack`` (each with ``kassa web``'s
+    processes and threads); yields the stack with the floor in place of Kassa's web."""
+    names, urls = [], []
+    try:
+        for i in range(len(stack.web_urls)):
+            port = free_port()
+            names.append(f"floor-{i}")
+            stack.spawn(names[-1], "bench.floor", "--port", str(port))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            wait_http(f"{url}/api/checkout", alive=stack.check_alive)  # GET: a 405, served
+        yield dataclasses.replace(stack, web_urls=urls)
+    finally:
+        for name in names:
+            stack.stop_process(name)
+
+
+def total_cpu_ms(result: Result) -> float:
+    """CPU per request of everything the run measured: server, emulator, Postgres, Redis and
+    the load generator."""
+    return sum(result.cpu_ms.values())
+
+
+def own_work_row(
+    what: str, kassa: Result, floor: Result, sql_tps: float, target_rate: float
+) -> Row:
+    """Kassa's own work: its CPU per request beyond the floor's and beyond its SQL at
+    pgbench's speed, beside what a ratio target leaves for it if both cores did nothing else
+    (a generous budget: a loaded machine is never 100 % busy)."""
+    sql_ms = 1000 * CORES / sql_tps
+    own = total_cpu_ms(kassa) - total_cpu_ms(floor) - sql_ms
+    budget = 1000 * CORES / target_rate - total_cpu_ms(floor) - sql_ms
+    return Row(
+        f"{what}: CPU for Kassa's own work (all processes, beyond the floor and its SQL at"
+        " pgbench's rate)",
+        own,
+        "ms",
+        f"left at the ratio target: {1000 * CORES / target_rate:.2f} ms on {CORES} cores"
+        f" - floor {total_cpu_ms(floor):.2f} - SQL {sql_ms:.2f} = {budget:.2f} ms",
+    )
 
 
 def capture_checkouts(stack: Stack, run: str) -> list[list[sqlcapture.Statement]]:
@@ -119,7 +169,17 @@ def checkout_part(
     # The better of the two: the load on a shared machine moves within a run.
     emulator = max(before, after, key=lambda r: r.throughput)
     c1, c8 = levels
-    ok = report_failures([before, after, *levels]) == 0
+    with floor_servers(stack) as floor_stack:
+        (floor,) = checkout_session.new_intents(
+            floor_stack,
+            n,
+            f"{run}-floor",
+            spread=False,
+            sku="MUG-WHITE",
+            levels=((8, 2),),
+            what="the floor (the Stripe call alone)",
+        )
+    ok = report_failures([before, after, *levels, floor]) == 0
     captures = capture_checkouts(stack, run)
     refs = sqlcapture.references(stack, captures, seconds, "checkout")
     web_cpu = c8.cpu_ms.get("web")
@@ -152,6 +212,16 @@ def checkout_part(
             met=c8.latency_ms(0.99) < 100.0,
         ),
         Row(
+            "checkouts/s at c=8, beside the floor",
+            c8.throughput,
+            "/s",
+            "the floor (kassa web's server, the same requests, a view making only the Stripe"
+            f" call), c=8: {floor.throughput:,.0f}/s, {floor.throughput / emulator.throughput:.2f}x"
+            " the emulator's own",
+            _ratio(c8.throughput, floor.throughput),
+        ),
+        own_work_row("checkout", c8, floor, refs["pipeline_c8"].tps, 0.6 * emulator.throughput),
+        Row(
             "checkouts/s at c=8, beside its SQL alone",
             c8.throughput,
             "/s",
@@ -171,6 +241,7 @@ def checkout_part(
     raw = {
         "emulator_c8": [before.summary(), after.summary()],
         "kassa": [r.summary() for r in levels],
+        "floor_c8": floor.summary(),
         "pgbench": {k: v.summary() for k, v in refs.items()},
         "captured_sql": [s.sql for s in captures[0]],
     }
@@ -198,12 +269,36 @@ def capture_fulfilments(stack: Stack, run: str) -> list[list[sqlcapture.Statemen
         )
 
 
+def webhook_floor(stack: Stack, n: int, run: str) -> Result:
+    """The floor's empty webhook view at c=8: as many signed events as Kassa's c=8 level."""
+    paid = webhooks.paid_sessions(stack, CAPTURES, f"{run}-floor", False)
+    secret, _ = webhooks.shop_secret(stack)
+    events = [
+        webhooks.event(paid[i % len(paid)], f"evt_floor_{run}_{i}")
+        for i in range(webhooks.WARM + 2 * n)
+    ]
+    with floor_servers(stack) as floor_stack:
+        clients = sessions(8)
+        warm, measured = events[: webhooks.WARM], events[webhooks.WARM :]
+        webhooks.webhook_load(floor_stack, "warm-up", warm, secret, 8, "floor", clients)
+        floor = webhooks.webhook_load(
+            floor_stack, "the floor", measured, secret, 8, "floor", clients
+        )
+    print(
+        f"  the floor (an empty view) c=8: {floor.throughput:.1f} ev/s,"
+        f" p99 {floor.latency_ms(0.99):.1f} ms",
+        flush=True,
+    )
+    return floor
+
+
 def webhook_part(
     stack: Stack, n: int, run: str, seconds: float
 ) -> tuple[list[Row], dict[str, Any], bool]:
     outcome = webhooks.bench(stack, n, run, repeats=False)
-    ok = not outcome.failed()
     c1, c8 = outcome.results
+    floor = webhook_floor(stack, n, run)
+    ok = not outcome.failed() and report_failures([floor]) == 0
     captures = capture_fulfilments(stack, run)
     refs = sqlcapture.references(stack, captures, seconds, "fulfilment")
     fk = refs["pipeline_c8"].fk_checks
@@ -233,6 +328,15 @@ def webhook_part(
             met=c8.throughput >= 300,
         ),
         Row(
+            "webhook fulfilments/s at c=8, beside the floor",
+            c8.throughput,
+            "/s",
+            "the floor (kassa web's server, the same signed events, an empty view), c=8:"
+            f" {floor.throughput:,.0f}/s, {floor.throughput / best.tps:.2f}x pgbench's",
+            _ratio(c8.throughput, floor.throughput),
+        ),
+        own_work_row("webhook", c8, floor, best.tps, 0.5 * best.tps),
+        Row(
             "webhook at c=1, p50",
             p50,
             "ms",
@@ -247,6 +351,7 @@ def webhook_part(
     ]
     raw = {
         "kassa": [r.summary() for r in outcome.results],
+        "floor_c8": floor.summary(),
         "orders": outcome.orders,
         "expected_orders": outcome.expected_orders,
         "pgbench": {k: v.summary() for k, v in refs.items()},
