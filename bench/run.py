@@ -9,6 +9,9 @@
 * webhook (the same stack): new orders at concurrency 1 and 8 (``bench/webhooks.py``);
   then Kassa's own SQL for a fulfilment, captured from Postgres's statement log and
   replayed by pgbench at concurrency 1 and 8 (``bench/sqlcapture.py``).
+* for both, the floor (``bench/floor.py``: ``kassa web``'s server with an empty webhook
+  view and a checkout view making only the Stripe call) at concurrency 8, and the CPU a
+  ratio target leaves for Kassa's own work beside what it takes.
 * outbox (a stack of its own, without web): ``bench/relay.py``'s backlog and steady phases
   with 1 and 2 workers, then raw RQ and procrastinate on the same Postgres and Redis.
 
