@@ -2,7 +2,7 @@
 of Kassa's work, so that ``bench/run.py`` can show what a ratio target leaves for Kassa's
 own code on this machine.
 
-    python -m bench.floor --port 8001        # STRIPE_API_BASE from the environment
+    python -m bench.floor --port 8001 --stripe-key sk_test_...   # STRIPE_API_BASE from the environment
 
 It answers the two benched paths, the same requests as Kassa's:
 
@@ -32,13 +32,11 @@ from schemas.records import Shop
 from schemas.stripe import StripeLineItem, StripeLineItemPriceData, StripeSessionConfig
 from web.server import KassaServer
 
-STRIPE_KEY = "sk_test_kassa_demo"
 
-
-def create_floor_app(stripe_api_base: str) -> Flask:
+def create_floor_app(stripe_api_base: str, stripe_key: str) -> Flask:
     app = Flask(__name__)
     gateway = StripeGateway(stripe_api_base)
-    shop = Shop.model_construct(id="demo", stripe_api_key=STRIPE_KEY)
+    shop = Shop.model_construct(id="demo", stripe_api_key=stripe_key)
 
     @app.post("/webhooks/stripe/<shop_id>")
     def webhook(shop_id: str) -> tuple[Response, int]:
@@ -84,10 +82,11 @@ class FloorServer(KassaServer):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stripe-key", required=True, help="the bench shop's Stripe key")
     parser.add_argument("--workers", type=int, default=2, help="as kassa web's default")
     parser.add_argument("--threads", type=int, default=8, help="as kassa web's default")
     args = parser.parse_args()
-    app = create_floor_app(os.environ["STRIPE_API_BASE"])
+    app = create_floor_app(os.environ["STRIPE_API_BASE"], args.stripe_key)
     FloorServer(app, f"127.0.0.1:{args.port}", args.workers, args.threads).run()
 
 

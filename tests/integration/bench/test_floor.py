@@ -8,19 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 import floor
+from stack import STRIPE_KEY
 
 from stripe_emulator import EmulatorServer
 
 
 def sessions_of(emulator: EmulatorServer) -> dict[str, Any]:
-    account = emulator.state.account(floor.STRIPE_KEY)
+    account = emulator.state.account(STRIPE_KEY)
     return dict(account.checkout_sessions)
 
 
 def test_the_checkout_floor_creates_one_session_and_the_webhook_floor_nothing(
     emulator: EmulatorServer,
 ) -> None:
-    client = floor.create_floor_app(emulator.url).test_client()
+    client = floor.create_floor_app(emulator.url, STRIPE_KEY).test_client()
 
     made = client.post("/api/checkout", json={"lines": [{"sku": "MUG-WHITE", "quantity": 1}]})
     assert made.status_code == 201
